@@ -43,5 +43,14 @@ wait_until() {
     return 0
 }
 
+# True while process $1 exists and is not a zombie (an orphan's zombie can
+# linger until PID 1 reaps it, and kill -0 still succeeds on it).
+pid_alive() {
+    local state
+    kill -0 "$1" 2>/dev/null || return 1
+    state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)"
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
 # Seconds since the epoch with milliseconds, for phase timings.
 now_ms() { date +%s%3N; }
