@@ -52,5 +52,39 @@ pid_alive() {
     [ -n "$state" ] && [ "$state" != Z ]
 }
 
+# The value of KEY in a stack's VAR/stack.env (written by scripts/stack up).
+stack_get() {
+    sed -n "s/^$2=//p" "$1/stack.env" 2>/dev/null | tail -n 1
+}
+
+# The value of KEY in a config file of "key = value" lines (last one wins).
+conf_get() {
+    sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" 2>/dev/null | tail -n 1 |
+        sed 's/[[:space:]]*$//; s/^"\(.*\)"$/\1/'
+}
+
+# Run psql as the superuser against database $2 of the stack in VAR $1.
+stack_psql() {
+    local var="$1" db="$2"
+    shift 2
+    psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(stack_get "$var" EPOS_PG_PORT)" \
+        -U postgres -d "$db" "$@"
+}
+
+# Create database $2 in the stack in VAR $1 unless it exists.
+stack_db_ensure() {
+    local exists
+    exists="$(stack_psql "$1" postgres -At -c "SELECT 1 FROM pg_database WHERE datname = '$2'")"
+    [ "$exists" = 1 ] && return 0
+    say "creating database $2"
+    stack_psql "$1" postgres -c "CREATE DATABASE \"$2\""
+}
+
+# Drop database $2 in the stack in VAR $1 (closing its sessions) and create it empty.
+stack_db_recreate() {
+    stack_psql "$1" postgres -c "DROP DATABASE IF EXISTS \"$2\" WITH (FORCE)"
+    stack_psql "$1" postgres -c "CREATE DATABASE \"$2\""
+}
+
 # Seconds since the epoch with milliseconds, for phase timings.
 now_ms() { date +%s%3N; }
