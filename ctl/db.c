@@ -1,0 +1,140 @@
+/* db.c -- eposctl's blocking libpq helpers: connect with a clear error, run statements. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+/* Append " key=value" to out (size len, always terminated), quoting the
+ * value the way libpq parses it. */
+static void ctl_conninfo_append(char *out, size_t len, const char *key, const char *val)
+{
+    size_t o = strlen(out);
+    int quote = val[0] == '\0' || strpbrk(val, " '\\\t") != NULL;
+    int n = snprintf(out + o, len - o, "%s%s=%s", o ? " " : "", key, quote ? "'" : "");
+    if (n < 0 || (size_t)n >= len - o)
+        return;
+    o += (size_t)n;
+    for (const char *p = val; *p && o + 3 < len; p++) {
+        if (quote && (*p == '\'' || *p == '\\'))
+            out[o++] = '\\';
+        out[o++] = *p;
+    }
+    if (quote)
+        out[o++] = '\'';
+    out[o] = '\0';
+}
+
+/* The conninfo as libpq understood it, without the password (it is printed
+ * in error messages and logs). */
+static void ctl_conninfo_public(const char *conninfo, char *out, size_t len)
+{
+    char *err = NULL;
+    out[0] = '\0';
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+    if (!opts) {
+        snprintf(out, len, "unparsable pg_conninfo");
+        PQfreemem(err);
+        return;
+    }
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || strcmp(o->keyword, "password") == 0)
+            continue;
+        ctl_conninfo_append(out, len, o->keyword, o->val);
+    }
+    PQconninfoFree(opts);
+}
+
+/* First line of a libpq message, without "ERROR:  " or the trailing newline. */
+static void ctl_first_line(const char *msg, char *buf, size_t len)
+{
+    if (!msg)
+        msg = "";
+    if (strncmp(msg, "ERROR:  ", 8) == 0)
+        msg += 8;
+    size_t n = strcspn(msg, "\n");
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, msg, n);
+    buf[n] = '\0';
+}
+
+PGconn *ctl_db_connect(const ctl_ctx *ctx)
+{
+    const char *conninfo = ctx->cfg.pg_conninfo ? ctx->cfg.pg_conninfo : "";
+    /* Later entries win, so the conninfo (expanded from "dbname") may
+     * override our connect_timeout and client_encoding. */
+    const char *keys[] = {"connect_timeout", "client_encoding", "application_name", "dbname", NULL};
+    const char *vals[] = {"10", "UTF8", "eposctl", conninfo, NULL};
+    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    if (conn && PQstatus(conn) == CONNECTION_OK) {
+        /* NOTICEs ("… already exists, skipping") are noise on a terminal. */
+        PQclear(PQexec(conn, "SET client_min_messages = warning"));
+        return conn;
+    }
+    char pub[1024], reason[512];
+    ctl_conninfo_public(conninfo, pub, sizeof(pub));
+    ctl_first_line(conn ? PQerrorMessage(conn) : "out of memory", reason, sizeof(reason));
+    fprintf(stderr, "eposctl: cannot connect to PostgreSQL (%s): %s\n", pub, reason);
+    PQfinish(conn);
+    return NULL;
+}
+
+const char *ctl_db_error(PGconn *conn, const PGresult *res, char *buf, size_t len)
+{
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (primary) {
+        const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+        char line[512];
+        ctl_first_line(primary, line, sizeof(line));
+        if (detail) {
+            char d[512];
+            ctl_first_line(detail, d, sizeof(d));
+            snprintf(buf, len, "%s (%s)", line, d);
+        } else {
+            snprintf(buf, len, "%s", line);
+        }
+        return buf;
+    }
+    ctl_first_line(conn ? PQerrorMessage(conn) : "no connection", buf, len);
+    if (!buf[0])
+        snprintf(buf, len, "unknown error");
+    return buf;
+}
+
+int ctl_db_exec(PGconn *conn, const char *sql, const char *what)
+{
+    PGresult *res = PQexec(conn, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok) {
+        char msg[1024];
+        fprintf(stderr, "eposctl: %s: %s\n", what, ctl_db_error(conn, res, msg, sizeof(msg)));
+    }
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+PGresult *ctl_db_query(PGconn *conn, const char *what, const char *sql, int nparams,
+                       const char *const *params)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK)
+        return res;
+    char msg[1024];
+    fprintf(stderr, "eposctl: %s: %s\n", what, ctl_db_error(conn, res, msg, sizeof(msg)));
+    PQclear(res);
+    return NULL;
+}
+
+int ctl_db_query_id(PGconn *conn, const char *what, const char *sql, int nparams,
+                    const char *const *params, long long *id)
+{
+    PGresult *res = ctl_db_query(conn, what, sql, nparams, params);
+    if (!res)
+        return -1;
+    int found = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0);
+    if (found)
+        *id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return found;
+}
