@@ -28,16 +28,24 @@ typedef struct pgq_stmt {
 } pgq_stmt;
 
 /* Create a pool of size connections to conninfo on loop and start connecting
- * (returns at once). stmts is an array ended by {NULL, NULL}, prepared on
- * every connection after it connects; the array must outlive the pool.
+ * (returns at once; the first attempt runs from the loop, so set the state
+ * callback right after). Give a numeric host (hostaddr): libpq resolves names
+ * synchronously. stmts is an array ended by {NULL, NULL}, prepared on every
+ * connection after it connects; the array must outlive the pool. A statement
+ * that fails to prepare is logged and skipped (running it gives an error
+ * result). Lost connections reconnect with backoff 100 ms doubling to 5 s; a
+ * connect or setup taking over 10 s counts as failed.
  * Returns NULL on allocation failure only. */
 pgq_pool *pgq_pool_create(uv_loop_t *loop, const char *conninfo, int size, const pgq_stmt *stmts);
 
 void pgq_set_state_cb(pgq_pool *p, pgq_state_cb *cb, void *arg);
 
 /* Run prepared statement stmt with text params (NULL entries are SQL NULL).
- * Params are copied. Returns 0 when queued (cb will run), -1 when no
- * connection is up or the queue is full (cb will not run: answer 503). */
+ * Params are copied. Returns 0 when queued (cb will run, never before
+ * pgq_exec returns; cb may be NULL to ignore the result), -1 when no
+ * connection is up, the queue (10000) is full or the pool is closing (cb will
+ * not run: answer 503). When the last live connection is lost, every queued
+ * query's cb runs with NULL at once. */
 int pgq_exec(pgq_pool *p, const char *stmt, int nparams, const char *const *params, pgq_cb *cb,
              void *arg);
 
@@ -45,18 +53,22 @@ int pgq_exec(pgq_pool *p, const char *stmt, int nparams, const char *const *para
 int pgq_exec_sql(pgq_pool *p, const char *sql, int nparams, const char *const *params, pgq_cb *cb,
                  void *arg);
 
-/* LISTEN on channel on one dedicated connection of the pool (re-issued after
- * a reconnect, when cb is also called with channel "" to say notifications
- * may have been missed). Returns 0 or -1. */
+/* LISTEN on channel (1..63 bytes) on one dedicated extra connection of the
+ * pool (not counted by pgq_live). Each time the LISTEN takes effect -- the
+ * first time and after every reconnect -- cb is called with channel "" and
+ * payload "": notifications sent before that moment were missed (poll now).
+ * Then cb(channel, payload) per NOTIFY. Returns 0 or -1. */
 int pgq_listen(pgq_pool *p, const char *channel, pgq_notify_cb *cb, void *arg);
 
-/* Number of connections that are up and idle or busy. */
+/* Number of query connections that are up (prepared) and idle or busy. */
 int pgq_live(const pgq_pool *p);
 /* Queries waiting for a connection. */
 int pgq_queued(const pgq_pool *p);
 
-/* Close every connection and handle; callbacks of queued queries run with
- * NULL. done runs once every handle is closed (then the pool is freed). */
+/* Close every connection and handle; callbacks of queued and in-flight
+ * queries run with NULL before this returns (calls they make fail with -1).
+ * The state callback is not called. Safe inside any pgq callback. done
+ * (may be NULL) runs once every handle is closed, then the pool is freed. */
 void pgq_pool_close(pgq_pool *p, void (*done)(void *arg), void *arg);
 
 /* Convenience accessors on a tuples result. */
