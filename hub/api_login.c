@@ -1,0 +1,264 @@
+/* api_login.c -- POST /api/login and POST /api/password: yescrypt on the
+ * libuv thread pool (never on the loop), failed logins counted in Redis. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "epos/auth.h"
+#include "epos/jsonx.h"
+#include "epos/log.h"
+#include "handlers.h"
+#include "http.h"
+#include "hub.h"
+
+#define LOGIN_FAIL_WINDOW_S 900
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 128
+
+/* A verify against this when the login is unknown keeps the timing the same. */
+static const char dummy_hash[] = "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o7TMR3S4gUgsAQhEbVfJ1A4SlhiFCbDC2";
+
+typedef struct login_req {
+    uv_work_t work;
+    http_req *r;
+    char *login, *password, *hash, *new_password;
+    char newhash[256];
+    int64_t uid;
+    int ok, must_change;
+    char keys[2][200]; /* Redis keys of the failure counters */
+} login_req;
+
+static void login_req_free(login_req *l)
+{
+    http_req_unref(l->r);
+    free(l->login);
+    free(l->password);
+    free(l->hash);
+    free(l->new_password);
+    free(l);
+}
+
+static void login_fail(login_req *l)
+{
+    for (int i = 0; i < 2; i++) {
+        rds_command(the_hub->redis, NULL, NULL, "INCR %s", l->keys[i]);
+        rds_command(the_hub->redis, NULL, NULL, "EXPIRE %s %d", l->keys[i], LOGIN_FAIL_WINDOW_S);
+    }
+    log_info("login failed for \"%s\" from %s", l->login, l->r->peer);
+    http_reply_error(l->r, 401, "unauthorized", "Неверный логин или пароль");
+}
+
+static void session_created(PGresult *res, void *arg)
+{
+    login_req *l = arg;
+    char token[256];
+    json_error_t je;
+    if (!pgq_ok(res) || PQntuples(res) != 1) {
+        const char *code, *msg;
+        http_reply_error(l->r, pg_error_map(res, &code, &msg), code, msg);
+        goto out;
+    }
+    int64_t sid = pgq_get_ll(res, 0, "sid", 0), exp = pgq_get_ll(res, 0, "expires_at", 0);
+    json_t *user = json_loads(pgq_get(res, 0, "user_json"), 0, &je);
+    if (!user || auth_token_make(the_hub->cfg.token_secret, l->uid, sid, exp, token,
+                                 sizeof(token)) != 0) {
+        json_decref(user);
+        http_reply_error(l->r, 500, "internal", "Не удалось создать сеанс");
+        goto out;
+    }
+    rds_command(the_hub->redis, NULL, NULL, "DEL %s", l->keys[0]);
+    http_reply_json(l->r, 200, json_pack("{s:s, s:o}", "token", token, "user", user));
+out:
+    login_req_free(l);
+}
+
+static void verify_work(uv_work_t *w)
+{
+    login_req *l = w->data;
+    l->ok = auth_verify_password(l->password, l->hash ? l->hash : dummy_hash) && l->hash;
+    if (l->ok && l->new_password)
+        l->ok = auth_hash_password(l->new_password, l->newhash, sizeof(l->newhash)) == 0 ? 1 : -1;
+}
+
+static void login_verified(uv_work_t *w, int status)
+{
+    login_req *l = w->data;
+    char uid[24], ttl[24];
+    if (status != 0 || l->ok != 1) {
+        login_fail(l);
+        login_req_free(l);
+        return;
+    }
+    snprintf(uid, sizeof(uid), "%" PRId64, l->uid);
+    snprintf(ttl, sizeof(ttl), "%d", the_hub->cfg.token_ttl);
+    const char *params[2] = {uid, ttl};
+    if (pgq_exec_sql(the_hub->pg,
+                     "SELECT sid, expires_at, user_json FROM epos_login_session($1, $2)", 2,
+                     params, session_created, l) != 0) {
+        http_reply_error(l->r, 503, "unavailable", "База данных недоступна, повторите позже");
+        login_req_free(l);
+    }
+}
+
+static void login_looked_up(PGresult *res, void *arg)
+{
+    login_req *l = arg;
+    if (!pgq_ok(res)) {
+        const char *code, *msg;
+        http_reply_error(l->r, pg_error_map(res, &code, &msg), code, msg);
+        login_req_free(l);
+        return;
+    }
+    if (PQntuples(res) == 1 && strcmp(pgq_get(res, 0, "disabled"), "f") == 0) {
+        l->uid = pgq_get_ll(res, 0, "uid", 0);
+        const char *h = pgq_get(res, 0, "password_hash");
+        l->hash = h ? strdup(h) : NULL;
+    }
+    l->work.data = l;
+    if (uv_queue_work(the_hub->loop, &l->work, verify_work, login_verified) != 0) {
+        http_reply_error(l->r, 503, "unavailable", "Сервис перегружен, повторите позже");
+        login_req_free(l);
+    }
+}
+
+static void login_counted(redisAsyncContext *c, void *reply, void *arg)
+{
+    login_req *l = arg;
+    redisReply *rep = reply;
+    /* Redis down: counting is best effort; the login itself goes on. */
+    for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        redisReply *e = rep->element[i];
+        if (e->type == REDIS_REPLY_STRING && atoi(e->str) >= the_hub->cfg.login_fail_max) {
+            http_reply_error(l->r, 429, "rate_limited",
+                             "Слишком много неудачных попыток входа, попробуйте позже");
+            login_req_free(l);
+            return;
+        }
+    }
+    const char *params[1] = {l->login};
+    if (pgq_exec_sql(the_hub->pg,
+                     "SELECT uid, password_hash, disabled FROM epos_login_lookup($1)", 1,
+                     params, login_looked_up, l) != 0) {
+        http_reply_error(l->r, 503, "unavailable", "База данных недоступна, повторите позже");
+        login_req_free(l);
+    }
+}
+
+void api_login(http_req *r, json_t *body)
+{
+    const char *login, *password;
+    if (jsonx_str(body, "login", &login) != 0 || jsonx_str(body, "password", &password) != 0 ||
+        !*login || strlen(login) > 100 || strlen(password) > PASSWORD_MAX) {
+        http_reply_error(r, 400, "bad_request", "Нужны строковые поля login и password");
+        return;
+    }
+    login_req *l = calloc(1, sizeof(*l));
+    if (!l || !(l->login = strdup(login)) || !(l->password = strdup(password))) {
+        if (l)
+            free(l->login);
+        free(l);
+        http_reply_error(r, 500, "internal", "Нехватка памяти");
+        return;
+    }
+    l->r = r;
+    http_req_ref(r);
+    for (char *p = l->login; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    snprintf(l->keys[0], sizeof(l->keys[0]), "epos:loginfail:login:%s", l->login);
+    snprintf(l->keys[1], sizeof(l->keys[1]), "epos:loginfail:addr:%s", r->peer);
+    if (rds_command(the_hub->redis, login_counted, l, "MGET %s %s", l->keys[0], l->keys[1]) != 0)
+        login_counted(NULL, NULL, l);
+}
+
+/* ---- POST /api/password ------------------------------------------------ */
+
+static void password_stored(PGresult *res, void *arg)
+{
+    login_req *l = arg;
+    if (!pgq_ok(res)) {
+        const char *code, *msg;
+        http_reply_error(l->r, pg_error_map(res, &code, &msg), code, msg);
+    } else {
+        http_reply_json(l->r, 200, json_pack("{s:b}", "ok", 1));
+    }
+    login_req_free(l);
+}
+
+static void password_verified(uv_work_t *w, int status)
+{
+    login_req *l = w->data;
+    char uid[24], sid[24];
+    if (status != 0 || l->ok != 1) {
+        http_reply_error(l->r, l->ok < 0 ? 500 : 403, l->ok < 0 ? "internal" : "forbidden",
+                         "Текущий пароль введён неверно");
+        login_req_free(l);
+        return;
+    }
+    snprintf(uid, sizeof(uid), "%" PRId64, l->r->uid);
+    snprintf(sid, sizeof(sid), "%" PRId64, l->r->sid);
+    const char *params[3] = {uid, sid, l->newhash};
+    if (pgq_exec_sql(the_hub->pg, "SELECT epos_password_set($1, $2, $3)", 3, params,
+                     password_stored, l) != 0) {
+        http_reply_error(l->r, 503, "unavailable", "База данных недоступна, повторите позже");
+        login_req_free(l);
+    }
+}
+
+static void password_hash_loaded(PGresult *res, void *arg)
+{
+    login_req *l = arg;
+    const char *h = pgq_ok(res) && PQntuples(res) == 1 ? pgq_get(res, 0, "hash") : NULL;
+    if (!h) {
+        const char *code = "unauthorized", *msg = "Сеанс истёк, войдите снова";
+        int status = res && !pgq_ok(res) ? pg_error_map(res, &code, &msg) : 401;
+        http_reply_error(l->r, status, code, msg);
+        login_req_free(l);
+        return;
+    }
+    l->hash = strdup(h);
+    l->work.data = l;
+    if (!l->hash || uv_queue_work(the_hub->loop, &l->work, verify_work, password_verified) != 0) {
+        http_reply_error(l->r, 503, "unavailable", "Сервис перегружен, повторите позже");
+        login_req_free(l);
+    }
+}
+
+void api_password(http_req *r, json_t *body)
+{
+    const char *oldp, *newp;
+    char uid[24], sid[24];
+    if (jsonx_str(body, "old_password", &oldp) != 0 ||
+        jsonx_str(body, "new_password", &newp) != 0) {
+        http_reply_error(r, 400, "bad_request", "Нужны строковые поля old_password и new_password");
+        return;
+    }
+    size_t n = jsonx_utf8_len(newp, strlen(newp));
+    if (n < PASSWORD_MIN || strlen(newp) > PASSWORD_MAX) {
+        http_reply_error(r, 400, "bad_request", "Новый пароль: от 8 до 128 символов");
+        return;
+    }
+    login_req *l = calloc(1, sizeof(*l));
+    if (!l || !(l->password = strdup(oldp)) || !(l->new_password = strdup(newp))) {
+        if (l)
+            free(l->password);
+        free(l);
+        http_reply_error(r, 500, "internal", "Нехватка памяти");
+        return;
+    }
+    l->r = r;
+    http_req_ref(r);
+    snprintf(uid, sizeof(uid), "%" PRId64, r->uid);
+    snprintf(sid, sizeof(sid), "%" PRId64, r->sid);
+    const char *params[2] = {sid, uid};
+    /* epos_require_session first: a revoked session cannot change a password. */
+    if (pgq_exec_sql(the_hub->pg,
+                     "SELECT epos_password_hash_of(v.uid) AS hash FROM "
+                     "(SELECT $2::bigint AS uid, epos_require_session($1, $2)) v",
+                     2, params, password_hash_loaded, l) != 0) {
+        http_reply_error(r, 503, "unavailable", "База данных недоступна, повторите позже");
+        login_req_free(l);
+    }
+}

@@ -1,0 +1,179 @@
+/* handle_auth.c -- the auth op: verify the token, load the user and topics,
+ * subscribe, say hello, replay what a resuming client missed; and the
+ * recomputation of topics when a user's entitlements change. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "epos/auth.h"
+#include "epos/jsonx.h"
+#include "epos/log.h"
+#include "fanout.h"
+#include "handlers.h"
+#include "hub.h"
+
+typedef struct auth_req {
+    session *s;
+    json_t *resume; /* the client's positions, or NULL */
+    int refresh;    /* a recomputation, not a first auth */
+} auth_req;
+
+static void auth_req_free(auth_req *r)
+{
+    session_unref(r->s);
+    json_decref(r->resume);
+    free(r);
+}
+
+/* Position one subscription from the client's resume value for it. */
+static void auth_resume_topic(session *s, sub *u, int64_t current, json_t *pos)
+{
+    int64_t want = json_integer_value(pos);
+    if (want == current)
+        return;
+    if (want < 0 || want > current || current - want > the_hub->cfg.replay_window) {
+        char msg[320];
+        int n = snprintf(msg, sizeof(msg), "{\"op\":\"reset\",\"topic\":\"%s\"}", u->t->name);
+        session_send_text(s, msg, (size_t)n);
+        the_hub->stats.resets++;
+        return;
+    }
+    u->seq = want;
+    u->resuming = 1;
+    s->pending_fills++;
+    fanout_fill_session(the_hub->fan, s, u);
+}
+
+static int auth_apply_topics(session *s, json_t *topics, json_t *resume, int refresh)
+{
+    const char *name;
+    json_t *v;
+    /* Drop what the user lost (a chat they were removed from). */
+    for (int i = (int)s->nsubs - 1; refresh && i >= 0; i--)
+        if (!json_object_get(topics, s->subs[i].t->name))
+            fanout_unsubscribe(the_hub->fan, s, s->subs[i].t->name);
+    s->pending_fills++; /* held until every fill has been started */
+    json_object_foreach(topics, name, v)
+    {
+        int64_t current = json_integer_value(v);
+        if (refresh && session_find_sub(s, name))
+            continue;
+        sub *u = fanout_subscribe(the_hub->fan, s, name, current);
+        if (!u)
+            return -1;
+        json_t *pos = resume ? json_object_get(resume, name) : NULL;
+        if (json_is_integer(pos))
+            auth_resume_topic(s, u, current, pos);
+    }
+    return 0;
+}
+
+static void auth_send_hello(session *s, json_t *hello)
+{
+    json_t *names = json_array();
+    const char *name;
+    json_t *v;
+    json_object_foreach(json_object_get(hello, "topics"), name, v)
+        json_array_append_new(names, json_string(name));
+    json_t *msg = json_pack("{s:s, s:O, s:o}", "op", "hello", "user",
+                            json_object_get(hello, "user"), "topics", names);
+    if (msg)
+        session_send_json(s, msg);
+}
+
+static void auth_done(PGresult *res, void *arg)
+{
+    auth_req *r = arg;
+    session *s = r->s;
+    json_t *hello = NULL;
+    if (!s->wsi)
+        goto out;
+    if (!pgq_ok(res)) {
+        const char *code, *msg;
+        int status = pg_error_map(res, &code, &msg);
+        if (r->refresh)
+            goto out;
+        if (status == 401) {
+            the_hub->stats.ws_auth_fail++;
+            session_close(s, 4401);
+        } else {
+            /* The database is down: the client retries with backoff. */
+            session_error(s, NULL, code, msg);
+            session_close(s, 1011);
+        }
+        goto out;
+    }
+    json_error_t je;
+    hello = json_loads(pgq_get(res, 0, "hello"), 0, &je);
+    json_t *topics = json_object_get(hello, "topics");
+    if (!json_is_object(topics)) {
+        log_error("conn=%u user=%lld epos_ws_hello returned no topics", s->id, (long long)s->uid);
+        session_close(s, 1011);
+        goto out;
+    }
+    if (!r->refresh) {
+        s->state = SESS_LIVE;
+        fanout_user_add(the_hub->fan, s);
+        the_hub->stats.ws_auth_ok++;
+        auth_send_hello(s, hello);
+    }
+    if (auth_apply_topics(s, topics, r->resume, r->refresh) != 0) {
+        session_close(s, 1011);
+        goto out;
+    }
+    /* Release the hold: "resumed" goes now, or when the last fill ends. */
+    if (--s->pending_fills == 0 && !r->refresh)
+        session_send_text(s, "{\"op\":\"resumed\"}", 16);
+out:
+    json_decref(hello);
+    auth_req_free(r);
+}
+
+static int auth_query(session *s, json_t *resume, int refresh)
+{
+    char uid[24], sid[24];
+    auth_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    r->s = s;
+    r->resume = json_incref(resume);
+    r->refresh = refresh;
+    session_ref(s);
+    snprintf(uid, sizeof(uid), "%" PRId64, s->uid);
+    snprintf(sid, sizeof(sid), "%" PRId64, s->sid);
+    const char *params[2] = {uid, sid};
+    if (pgq_exec_sql(the_hub->pg, "SELECT epos_ws_hello($1, $2) AS hello", 2, params, auth_done,
+                     r) != 0) {
+        auth_req_free(r);
+        return -1;
+    }
+    return 0;
+}
+
+void handle_auth(session *s, json_t *req)
+{
+    const char *token = NULL;
+    long long uid, sid;
+    json_t *resume = json_object_get(req, "resume");
+    if (jsonx_str(req, "token", &token) != 0 ||
+        auth_token_check(the_hub->cfg.token_secret, token, (long long)time(NULL), &uid, &sid) != 0 ||
+        (resume && !json_is_object(resume))) {
+        the_hub->stats.ws_auth_fail++;
+        session_close(s, 4401);
+        return;
+    }
+    s->uid = uid;
+    s->sid = sid;
+    s->state = SESS_AUTHING;
+    if (auth_query(s, resume, 0) != 0) {
+        session_error(s, req, "unavailable", "Сервис временно недоступен, повторите позже");
+        session_close(s, 1011);
+    }
+}
+
+void auth_refresh_topics(session *s)
+{
+    if (s->state == SESS_LIVE)
+        auth_query(s, NULL, 1);
+}

@@ -1,0 +1,185 @@
+/* handle_chat.c -- the chat ops: send (committed before the ack), read
+ * receipts and typing (ephemeral, not stored). */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "epos/jsonx.h"
+#include "epos/log.h"
+#include "fanout.h"
+#include "handlers.h"
+#include "hub.h"
+
+typedef struct chat_req {
+    session *s;
+    json_t *req;     /* for rid/cid in the reply */
+    int64_t chat;
+    const char *op;  /* "send", "read", "typing" */
+} chat_req;
+
+static chat_req *chat_req_new(session *s, json_t *req, int64_t chat, const char *op)
+{
+    chat_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->s = s;
+    r->req = json_incref(req);
+    r->chat = chat;
+    r->op = op;
+    session_ref(s);
+    return r;
+}
+
+static void chat_req_free(chat_req *r)
+{
+    session_unref(r->s);
+    json_decref(r->req);
+    free(r);
+}
+
+/* Answer a failed query; returns 1 when it did. */
+static int chat_failed(chat_req *r, PGresult *res)
+{
+    if (pgq_ok(res))
+        return 0;
+    const char *code, *msg;
+    pg_error_map(res, &code, &msg);
+    if (r->s->wsi)
+        session_error(r->s, r->req, code, msg);
+    return 1;
+}
+
+static json_t *chat_result(PGresult *res, const char *col)
+{
+    json_error_t je;
+    const char *text = pgq_get(res, 0, col);
+    return text ? json_loads(text, 0, &je) : NULL;
+}
+
+static void send_done(PGresult *res, void *arg)
+{
+    chat_req *r = arg;
+    json_t *out = NULL;
+    if (chat_failed(r, res))
+        goto done;
+    out = chat_result(res, "result");
+    const char *frame = json_string_value(json_object_get(out, "frame"));
+    int64_t seq = json_integer_value(json_object_get(out, "seq"));
+    char topic[48];
+    snprintf(topic, sizeof(topic), "chat:%" PRId64, r->chat);
+    /* The row is committed: ack the sender, then tell everyone else. */
+    if (r->s->wsi) {
+        json_t *ack = json_pack("{s:s, s:O, s:O, s:O, s:O, s:I}", "op", "ack", "cid",
+                                json_object_get(r->req, "cid"), "id", json_object_get(out, "id"),
+                                "seq", json_object_get(out, "seq"), "ts",
+                                json_object_get(out, "ts"), "chat", (json_int_t)r->chat);
+        json_t *rid = json_object_get(r->req, "rid");
+        if (ack && rid)
+            json_object_set(ack, "rid", rid);
+        if (ack)
+            session_send_json(r->s, ack);
+    }
+    if (frame && !json_is_true(json_object_get(out, "dup"))) {
+        the_hub->stats.msgs_sent++;
+        fanout_publish(the_hub->fan, topic, seq, frame, strlen(frame));
+    }
+done:
+    json_decref(out);
+    chat_req_free(r);
+}
+
+static void ephemeral_done(PGresult *res, void *arg)
+{
+    chat_req *r = arg;
+    json_t *out = NULL;
+    if (chat_failed(r, res))
+        goto done;
+    out = chat_result(res, "result");
+    const char *frame = json_string_value(json_object_get(out, "frame"));
+    char topic[48];
+    snprintf(topic, sizeof(topic), "chat:%" PRId64, r->chat);
+    if (frame)
+        fanout_publish(the_hub->fan, topic, -1, frame, strlen(frame));
+    json_t *rid = json_object_get(r->req, "rid");
+    if (rid && r->s->wsi)
+        session_send_json(r->s, json_pack("{s:s, s:O}", "op", "ok", "rid", rid));
+done:
+    json_decref(out);
+    chat_req_free(r);
+}
+
+static void chat_exec(session *s, json_t *req, int64_t chat, const char *op, const char *sql,
+                      int n, const char **params, pgq_cb *cb)
+{
+    chat_req *r = chat_req_new(s, req, chat, op);
+    if (!r)
+        return;
+    if (pgq_exec_sql(the_hub->pg, sql, n, params, cb, r) != 0) {
+        session_error(s, req, "unavailable", "Сервис временно недоступен, повторите позже");
+        chat_req_free(r);
+    }
+}
+
+/* Read the "chat" id every chat op carries; answers bad_request when absent. */
+static int chat_id(session *s, json_t *req, long long *chat)
+{
+    if (jsonx_int(req, "chat", chat) != 0 || *chat <= 0) {
+        session_error(s, req, "bad_request", "Поле chat должно быть номером чата");
+        return -1;
+    }
+    return 0;
+}
+
+void handle_send(session *s, json_t *req)
+{
+    long long chat;
+    const char *text, *cid;
+    char uid[24], chatbuf[24];
+    if (chat_id(s, req, &chat) != 0)
+        return;
+    if (jsonx_str(req, "text", &text) != 0 || jsonx_str(req, "cid", &cid) != 0) {
+        session_error(s, req, "bad_request", "Нужны строковые поля text и cid");
+        return;
+    }
+    size_t chars = jsonx_utf8_len(text, strlen(text));
+    if (chars > (size_t)the_hub->cfg.max_text) {
+        session_error(s, req, "bad_request", "Сообщение слишком длинное");
+        return;
+    }
+    snprintf(uid, sizeof(uid), "%" PRId64, s->uid);
+    snprintf(chatbuf, sizeof(chatbuf), "%lld", chat);
+    const char *params[4] = {uid, chatbuf, cid, text};
+    chat_exec(s, req, chat, "send", "SELECT epos_chat_send($1, $2, $3, $4) AS result", 4, params,
+              send_done);
+}
+
+void handle_read(session *s, json_t *req)
+{
+    long long chat, seq;
+    char uid[24], chatbuf[24], seqbuf[24];
+    if (chat_id(s, req, &chat) != 0)
+        return;
+    if (jsonx_int(req, "seq", &seq) != 0 || seq < 0) {
+        session_error(s, req, "bad_request", "Поле seq должно быть неотрицательным числом");
+        return;
+    }
+    snprintf(uid, sizeof(uid), "%" PRId64, s->uid);
+    snprintf(chatbuf, sizeof(chatbuf), "%lld", chat);
+    snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
+    const char *params[3] = {uid, chatbuf, seqbuf};
+    chat_exec(s, req, chat, "read", "SELECT epos_chat_read($1, $2, $3) AS result", 3, params,
+              ephemeral_done);
+}
+
+void handle_typing(session *s, json_t *req)
+{
+    long long chat;
+    char uid[24], chatbuf[24];
+    if (chat_id(s, req, &chat) != 0)
+        return;
+    snprintf(uid, sizeof(uid), "%" PRId64, s->uid);
+    snprintf(chatbuf, sizeof(chatbuf), "%lld", chat);
+    const char *params[2] = {uid, chatbuf};
+    chat_exec(s, req, chat, "typing", "SELECT epos_chat_typing_ok($1, $2) AS result", 2, params,
+              ephemeral_done);
+}

@@ -1,0 +1,263 @@
+/* http.c -- the HTTP side of the hub: parse a request of /api, /healthz,
+ * /readyz or /metrics, collect its bounded body, hand it to the router, and
+ * write the answer (headers, then body) from the writeable callback. */
+#include "http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "epos/auth.h"
+#include "epos/jsonx.h"
+#include "epos/log.h"
+#include "hub.h"
+
+#define HTTP_BODY_MAX (64 * 1024)
+
+typedef struct http_pss {
+    http_req *r;
+} http_pss;
+
+void http_req_ref(http_req *r)
+{
+    r->refs++;
+}
+
+void http_req_unref(http_req *r)
+{
+    if (--r->refs)
+        return;
+    json_decref(r->args);
+    free(r->body);
+    free(r->resp);
+    free(r);
+}
+
+void http_reply(http_req *r, int status, const char *ctype, const char *body, size_t len)
+{
+    if (r->answered)
+        return;
+    r->answered = 1;
+    r->status = status;
+    r->ctype = ctype;
+    r->resp = malloc(len + 1);
+    if (r->resp) {
+        memcpy(r->resp, body, len);
+        r->rlen = len;
+    }
+    if (status >= 400)
+        the_hub->stats.http_errors++;
+    if (r->wsi)
+        lws_callback_on_writable(r->wsi);
+}
+
+void http_reply_json(http_req *r, int status, json_t *v)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!text) {
+        http_reply(r, 500, "application/json", "{}", 2);
+        return;
+    }
+    http_reply(r, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void http_reply_error(http_req *r, int status, const char *code, const char *message)
+{
+    http_reply_json(r, status,
+                    json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
+}
+
+static int http_method_of(struct lws *wsi, char *path, size_t len)
+{
+    static const struct {
+        enum lws_token_indexes tok;
+        int method;
+    } map[] = {
+        {WSI_TOKEN_GET_URI, HTTP_GET},       {WSI_TOKEN_POST_URI, HTTP_POST},
+        {WSI_TOKEN_PUT_URI, HTTP_PUT},       {WSI_TOKEN_PATCH_URI, HTTP_PATCH},
+        {WSI_TOKEN_DELETE_URI, HTTP_DELETE}, {WSI_TOKEN_HEAD_URI, HTTP_OTHER},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (lws_hdr_total_length(wsi, map[i].tok) > 0) {
+            if (lws_hdr_copy(wsi, path, (int)len, map[i].tok) < 0)
+                return -1;
+            return map[i].method;
+        }
+    return -1;
+}
+
+/* The query string as {"name":"value"}; lws has already url-decoded it. */
+static json_t *http_args(struct lws *wsi)
+{
+    json_t *o = json_object();
+    char frag[512];
+    for (int i = 0; o && i < 32; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n <= 0)
+            break;
+        char *eq = strchr(frag, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        /* Invalid UTF-8 in the query: drop it; the handler sees it missing. */
+        if (jsonx_utf8_valid(frag, strlen(frag)) && jsonx_utf8_valid(eq + 1, strlen(eq + 1)))
+            json_object_set_new(o, frag, json_string(eq + 1));
+    }
+    return o;
+}
+
+static void http_auth(struct lws *wsi, http_req *r)
+{
+    char hdr[512];
+    long long uid, sid;
+    if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
+        return;
+    if (strncmp(hdr, "Bearer ", 7) == 0) {
+        int rc = auth_token_check(the_hub->cfg.token_secret, hdr + 7, (long long)time(NULL), &uid,
+                                  &sid);
+        if (rc == 0) {
+            r->uid = uid;
+            r->sid = sid;
+        } else {
+            r->token_bad = 1;
+        }
+    } else if (strncmp(hdr, "ApiKey ", 7) == 0) {
+        const char *key = the_hub->cfg.api_key;
+        r->api_key_ok = key[0] && strlen(hdr + 7) == strlen(key) &&
+                        CRYPTO_memcmp(hdr + 7, key, strlen(key)) == 0;
+    }
+}
+
+static int http_begin(struct lws *wsi, http_pss *pss)
+{
+    http_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    r->wsi = wsi;
+    r->refs = 1;
+    pss->r = r;
+    the_hub->stats.http_requests++;
+    r->method = http_method_of(wsi, r->path, sizeof(r->path));
+    char *q = strchr(r->path, '?');
+    if (q)
+        *q = '\0';
+    r->args = http_args(wsi);
+    lws_get_peer_simple(wsi, r->peer, sizeof(r->peer));
+    http_auth(wsi, r);
+    if (strncmp(r->path, "/api/", 5) != 0) {
+        health_handle(r);
+        return 0;
+    }
+    if (r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH) {
+        char cl[24];
+        long len = 0;
+        if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+            len = strtol(cl, NULL, 10);
+        if (len > HTTP_BODY_MAX) {
+            http_reply_error(r, 413, "too_large", "Запрос больше 64 КиБ");
+            return 0;
+        }
+        if (len > 0)
+            return 0; /* the body follows in LWS_CALLBACK_HTTP_BODY */
+    }
+    routes_dispatch(r);
+    return 0;
+}
+
+static void http_body(http_req *r, const char *in, size_t len)
+{
+    if (r->answered || r->too_large)
+        return;
+    if (r->blen + len > HTTP_BODY_MAX) {
+        r->too_large = 1;
+        http_reply_error(r, 413, "too_large", "Запрос больше 64 КиБ");
+        return;
+    }
+    if (r->blen + len + 1 > r->bcap) {
+        size_t cap = r->bcap ? r->bcap * 2 : 1024;
+        while (cap < r->blen + len + 1)
+            cap *= 2;
+        char *n = realloc(r->body, cap);
+        if (!n) {
+            http_reply_error(r, 500, "internal", "Нехватка памяти");
+            return;
+        }
+        r->body = n;
+        r->bcap = cap;
+    }
+    memcpy(r->body + r->blen, in, len);
+    r->blen += len;
+    r->body[r->blen] = '\0';
+}
+
+static int http_write(struct lws *wsi, http_req *r)
+{
+    if (!r->answered)
+        return 0;
+    if (!r->headers_sent) {
+        unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+                                           *end = buf + sizeof(buf) - 1;
+        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, r->rlen, &p, end) ||
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                        (const unsigned char *)"no-store", 8, &p, end) ||
+            lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        r->headers_sent = 1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    unsigned char *out = malloc(LWS_PRE + r->rlen + 1);
+    if (!out)
+        return -1;
+    memcpy(out + LWS_PRE, r->resp, r->rlen);
+    int n = lws_write(wsi, out + LWS_PRE, r->rlen, LWS_WRITE_HTTP_FINAL);
+    free(out);
+    if (n < (int)r->rlen)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    http_pss *pss = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (pss->r) { /* keep-alive: the previous request is done */
+            pss->r->wsi = NULL;
+            http_req_unref(pss->r);
+            pss->r = NULL;
+        }
+        return http_begin(wsi, pss);
+    case LWS_CALLBACK_HTTP_BODY:
+        if (pss->r)
+            http_body(pss->r, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (pss->r && !pss->r->answered)
+            routes_dispatch(pss->r);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return pss->r ? http_write(wsi, pss->r) : -1;
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (pss->r) {
+            pss->r->wsi = NULL;
+            http_req_unref(pss->r);
+            pss->r = NULL;
+        }
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+const struct lws_protocols http_protocol = {
+    .name = "epos-http",
+    .callback = http_callback,
+    .per_session_data_size = sizeof(http_pss),
+    .rx_buffer_size = 0,
+};

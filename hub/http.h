@@ -1,0 +1,52 @@
+/* http.h -- one HTTP request of the API: parsed, answered asynchronously. */
+#ifndef EPOS_HTTP_H
+#define EPOS_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+struct lws;
+
+enum http_method { HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE, HTTP_OTHER };
+
+typedef struct http_req {
+    struct lws *wsi; /* NULL once the client has gone */
+    uint32_t refs;
+    int method;
+    char path[256];
+    json_t *args;    /* query string as an object of strings */
+    char *body;
+    size_t blen, bcap;
+    int too_large;
+    int64_t uid, sid; /* from a valid bearer token, else 0 */
+    int token_bad;    /* a token was given but is invalid or expired */
+    int api_key_ok;   /* "Authorization: ApiKey <key>" matched */
+    char peer[64];
+    /* the response */
+    int status;
+    const char *ctype;
+    char *resp;
+    size_t rlen;
+    uint8_t answered, headers_sent;
+} http_req;
+
+void http_req_ref(http_req *r);
+void http_req_unref(http_req *r);
+
+/* Answer with status and body (copied). Safe after the client left. */
+void http_reply(http_req *r, int status, const char *ctype, const char *body, size_t len);
+/* Answer with a JSON value; its reference is stolen. */
+void http_reply_json(http_req *r, int status, json_t *v);
+/* {"error":{"code","message"}} */
+void http_reply_error(http_req *r, int status, const char *code, const char *message);
+
+/* routes.c: find and run the handler; answers 404/405 itself. */
+void routes_dispatch(http_req *r);
+/* health.c: /healthz, /readyz, /metrics. */
+void health_handle(http_req *r);
+/* api_login.c */
+void api_login(http_req *r, json_t *body);
+void api_password(http_req *r, json_t *body);
+
+#endif

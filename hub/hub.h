@@ -1,0 +1,51 @@
+/* hub.h -- the hub process: its loop, stores, libwebsockets context, counters. */
+#ifndef EPOS_HUB_H
+#define EPOS_HUB_H
+
+#include <stdint.h>
+#include <libwebsockets.h>
+#include <uv.h>
+
+#include "epos/config.h"
+#include "epos/pgq.h"
+#include "epos/rds.h"
+
+typedef struct fanout fanout;
+
+typedef struct hub_stats {
+    uint64_t ws_accepted, ws_closed, ws_auth_ok, ws_auth_fail;
+    uint64_t frames_in, frames_out, events_out, msgs_sent;
+    uint64_t http_requests, http_errors;
+    uint64_t slow_closed, rate_limited;
+    uint64_t pubsub_in, fills, resets;
+} hub_stats;
+
+typedef struct hub {
+    uv_loop_t *loop;
+    epos_config cfg;
+    struct lws_context *lws;
+    pgq_pool *pg;
+    rds *redis;
+    fanout *fan;
+    hub_stats stats;
+    long ws_live;      /* open WebSocket sessions */
+    int stopping;
+    uv_signal_t sig_term, sig_int;
+    uv_timer_t tick;   /* 1 s housekeeping: auth deadlines, gap sweep */
+} hub;
+
+extern hub *the_hub;
+
+/* ws.c */
+extern const struct lws_protocols ws_protocol;
+void ws_tick(hub *h);
+/* http.c */
+extern const struct lws_protocols http_protocol;
+
+/* Milliseconds of the loop's clock. */
+static inline uint64_t hub_now_ms(void)
+{
+    return uv_now(the_hub->loop);
+}
+
+#endif

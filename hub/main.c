@@ -1,0 +1,210 @@
+/* main.c -- epos-hub: fill the context info, join libwebsockets, libpq and
+ * hiredis to one libuv loop, run it, and tear everything down on SIGTERM. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "epos/log.h"
+#include "fanout.h"
+#include "hub.h"
+
+#define STARTUP_PG_WAIT_MS 5000
+#define SWEEP_EVERY_TICKS 5
+
+hub *the_hub;
+
+static const lws_retry_bo_t ws_idle_policy = {
+    /* Heartbeats find dead peers: ping after 30 s of silence, drop at 70 s. */
+    .secs_since_valid_ping = 30,
+    .secs_since_valid_hangup = 70,
+};
+
+static void hub_on_signal(uv_signal_t *sig, int signum)
+{
+    hub *h = sig->data;
+    log_info("signal %d: shutting down", signum);
+    h->stopping = 1;
+    uv_stop(h->loop);
+}
+
+static void hub_on_tick(uv_timer_t *t)
+{
+    static unsigned ticks;
+    hub *h = t->data;
+    ws_tick(h);
+    if (++ticks % SWEEP_EVERY_TICKS == 0)
+        fanout_sweep(h->fan);
+}
+
+static struct lws_context *hub_lws_create(hub *h)
+{
+    static struct lws_http_mount mounts[5];
+    static const char *const api_paths[] = {"/api", "/healthz", "/readyz", "/metrics"};
+    static struct lws_protocols protocols[3];
+    static void *foreign[1];
+    struct lws_context_creation_info info;
+
+    memset(mounts, 0, sizeof(mounts));
+    for (int i = 0; i < 4; i++) {
+        mounts[i].mount_next = &mounts[i + 1];
+        mounts[i].mountpoint = api_paths[i];
+        mounts[i].mountpoint_len = (unsigned char)strlen(api_paths[i]);
+        mounts[i].origin = "epos-http";
+        mounts[i].origin_protocol = LWSMPRO_CALLBACK;
+    }
+    mounts[4].mountpoint = "/";
+    mounts[4].mountpoint_len = 1;
+    mounts[4].origin = h->cfg.web_root;
+    mounts[4].def = "index.html";
+    mounts[4].origin_protocol = LWSMPRO_FILE;
+
+    protocols[0] = http_protocol;
+    protocols[1] = ws_protocol;
+    foreign[0] = h->loop;
+    memset(&info, 0, sizeof(info));
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE |
+                   LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.foreign_loops = foreign;
+    info.port = h->cfg.port;
+    info.iface = h->cfg.listen_host;
+    info.protocols = protocols;
+    info.mounts = mounts;
+    info.retry_and_idle_policy = &ws_idle_policy;
+    info.timeout_secs = 20;
+    if (h->cfg.tls_cert[0]) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = h->cfg.tls_cert;
+        info.ssl_private_key_filepath = h->cfg.tls_key;
+    }
+    return lws_create_context(&info);
+}
+
+static void hub_pg_wait(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+/* Start-up refuses to serve without PostgreSQL: one clear line, exit 1. */
+static int hub_wait_for_pg(hub *h)
+{
+    uv_timer_t t;
+    uv_timer_init(h->loop, &t);
+    for (int waited = 0; waited < STARTUP_PG_WAIT_MS && !pgq_live(h->pg); waited += 50) {
+        uv_timer_start(&t, hub_pg_wait, 50, 0);
+        uv_run(h->loop, UV_RUN_DEFAULT);
+    }
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(h->loop, UV_RUN_NOWAIT);
+    return pgq_live(h->pg) ? 0 : -1;
+}
+
+static void hub_closed(void *arg)
+{
+    (void)arg;
+}
+
+static void hub_shutdown(hub *h)
+{
+    if (h->lws)
+        lws_context_destroy(h->lws);
+    h->lws = NULL;
+    pgq_pool_close(h->pg, hub_closed, NULL);
+    if (h->redis)
+        rds_close(h->redis, hub_closed, NULL);
+    uv_close((uv_handle_t *)&h->tick, NULL);
+    uv_close((uv_handle_t *)&h->sig_term, NULL);
+    uv_close((uv_handle_t *)&h->sig_int, NULL);
+    uv_run(h->loop, UV_RUN_DEFAULT);
+    fanout_free(h->fan);
+    h->fan = NULL;
+}
+
+static int hub_parse_args(int argc, char **argv, const char **config)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (c == 'c') {
+            *config = optarg;
+        } else {
+            fprintf(stderr, "usage: epos-hub [--config FILE]\n");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static hub h;
+    const char *config = NULL;
+    char err[512];
+    int rc = 1;
+
+    if (hub_parse_args(argc, argv, &config) != 0)
+        return 2;
+    if (config_load(&h.cfg, config, err, sizeof(err)) != 0) {
+        fprintf(stderr, "epos-hub: %s\n", err);
+        return 1;
+    }
+    int level = log_level_parse(h.cfg.log_level);
+    if (level < 0 || !h.cfg.token_secret[0]) {
+        fprintf(stderr, "epos-hub: %s\n",
+                level < 0 ? "log_level: expected debug, info, warn or error"
+                          : "token_secret: must be set (sessions cannot be signed without it)");
+        config_free(&h.cfg);
+        return 1;
+    }
+    log_init("epos-hub", level);
+    lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    the_hub = &h;
+    h.loop = uv_default_loop();
+
+    h.pg = pgq_pool_create(h.loop, h.cfg.pg_conninfo, h.cfg.pg_pool_size, NULL);
+    if (!h.pg || hub_wait_for_pg(&h) != 0) {
+        fprintf(stderr, "epos-hub: cannot connect to PostgreSQL (%s)\n", h.cfg.pg_conninfo);
+        goto out;
+    }
+    h.redis = rds_create(h.loop, h.cfg.redis_host, h.cfg.redis_port, fanout_on_message,
+                         fanout_on_redis_state, &h);
+    h.fan = fanout_create(&h);
+    h.lws = h.fan ? hub_lws_create(&h) : NULL;
+    if (!h.lws) {
+        fprintf(stderr, "epos-hub: cannot listen on %s:%d\n", h.cfg.listen_host, h.cfg.port);
+        goto out;
+    }
+    uv_signal_init(h.loop, &h.sig_term);
+    uv_signal_init(h.loop, &h.sig_int);
+    h.sig_term.data = h.sig_int.data = &h;
+    uv_signal_start(&h.sig_term, hub_on_signal, SIGTERM);
+    uv_signal_start(&h.sig_int, hub_on_signal, SIGINT);
+    uv_timer_init(h.loop, &h.tick);
+    h.tick.data = &h;
+    uv_timer_start(&h.tick, hub_on_tick, 1000, 1000);
+    log_info("listening on %s:%d%s, web root %s", h.cfg.listen_host, h.cfg.port,
+             h.cfg.tls_cert[0] ? " (TLS)" : "", h.cfg.web_root);
+
+    uv_run(h.loop, UV_RUN_DEFAULT);
+    hub_shutdown(&h);
+    rc = uv_loop_close(h.loop) == 0 ? 0 : 1;
+    if (rc)
+        log_error("loop closed with handles still open");
+    else
+        log_info("stopped cleanly");
+    config_free(&h.cfg);
+    return rc;
+out:
+    if (h.pg)
+        pgq_pool_close(h.pg, hub_closed, NULL);
+    if (h.redis)
+        rds_close(h.redis, hub_closed, NULL);
+    uv_run(h.loop, UV_RUN_DEFAULT);
+    fanout_free(h.fan);
+    config_free(&h.cfg);
+    return 1;
+}

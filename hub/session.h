@@ -1,0 +1,82 @@
+/* session.h -- one WebSocket connection of the epos.v1 protocol: its user,
+ * its topic subscriptions and its bounded send queue. */
+#ifndef EPOS_SESSION_H
+#define EPOS_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+struct lws;
+struct topic;
+
+/* A frame is built once and shared by every queue it sits in. */
+typedef struct frame {
+    uint32_t refs;
+    uint32_t len;
+    char data[];
+} frame;
+
+frame *frame_new(const char *data, size_t len); /* refs = 1; NULL on OOM */
+static inline frame *frame_ref(frame *f)
+{
+    f->refs++;
+    return f;
+}
+void frame_unref(frame *f);
+
+typedef struct qnode {
+    struct qnode *next;
+    frame *f;
+} qnode;
+
+/* A subscription: the topic and the last seq this connection was given. */
+typedef struct sub {
+    struct topic *t;
+    uint32_t idx;     /* position of this session in t's subscriber array */
+    uint8_t syncing;  /* a fill from PostgreSQL is running: live frames wait */
+    uint8_t resuming; /* counts toward the "resumed" of the auth reply */
+    int64_t seq;
+} sub;
+
+enum session_state { SESS_AWAIT_AUTH, SESS_AUTHING, SESS_LIVE, SESS_CLOSING };
+
+typedef struct session {
+    struct lws *wsi; /* NULL once libwebsockets closed it */
+    uint32_t refs;   /* lws + every pending async request */
+    uint32_t id;
+    uint8_t state;
+    uint8_t strikes;      /* rate-limit violations; too many closes */
+    uint16_t close_code;  /* set: close at the next writeable */
+    int64_t uid, sid;
+    uint64_t auth_deadline; /* loop ms */
+    struct session *pend_prev, *pend_next; /* sessions awaiting auth, oldest first */
+    struct session *user_next;             /* other sessions of the same user */
+    sub *subs;
+    uint16_t nsubs, capsubs;
+    uint16_t pending_fills; /* resume fills before "resumed" */
+    qnode *qhead, *qtail;
+    uint32_t qbytes;
+    char *rx; /* a message being reassembled from fragments */
+    uint32_t rxlen, rxcap;
+    float tokens; /* rate limit bucket */
+    uint64_t tokens_ms;
+} session;
+
+void session_ref(session *s);
+void session_unref(session *s); /* frees when the last reference goes */
+
+/* Queue f (a reference is taken) and ask for a writeable callback. Closes the
+ * session (1008) instead when the queue would pass send_queue_max. */
+void session_send(session *s, frame *f);
+void session_send_text(session *s, const char *text, size_t len);
+/* Encode v compactly and send; v's reference is stolen. */
+void session_send_json(session *s, json_t *v);
+/* {"op":"error","code","message"} echoing rid/cid from req when present. */
+void session_error(session *s, const json_t *req, const char *code, const char *message);
+/* Close with code at the next writeable callback. */
+void session_close(session *s, uint16_t code);
+
+sub *session_find_sub(session *s, const char *topic);
+
+#endif
