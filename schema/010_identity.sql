@@ -1,0 +1,426 @@
+-- 010_identity.sql -- sessions, login, /api/me, contacts (who may write to whom), WS hello and replay.
+--
+-- Refusals raise a custom SQLSTATE the hub maps to a status (docs/ARCHITECTURE.md,
+-- "The API functions"): EP400 bad_request, EP401 unauthorized, EP403 forbidden,
+-- EP404 not_found, EP409 conflict; the message is Russian, fit for the user.
+
+-- ---------------------------------------------------------------- body helpers
+
+-- epos_body_object(body) raises EP400 unless body is a JSON object.
+CREATE FUNCTION epos_body_object(p_body jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_body IS NULL OR jsonb_typeof(p_body) <> 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Ожидается JSON-объект';
+    END IF;
+END
+$$;
+
+-- epos_json_id(value, field) -> the positive integer id in a JSON value; NULL
+-- for a missing value or JSON null; EP400 naming the field for anything else
+-- (a string, a fraction, zero, a number past bigint).
+CREATE FUNCTION epos_json_id(p_val jsonb, p_field text) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v numeric;
+BEGIN
+    IF p_val IS NULL OR jsonb_typeof(p_val) = 'null' THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(p_val) = 'number' THEN
+        v := p_val::numeric;
+        IF v = trunc(v) AND v >= 1 AND v <= 9223372036854775807 THEN
+            RETURN v::bigint;
+        END IF;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'EP400',
+        MESSAGE = format('Поле «%s» должно быть положительным целым числом', p_field);
+END
+$$;
+
+-- epos_json_ids(value, field) -> the distinct ids of a JSON array of positive
+-- integers, in first-seen order; '{}' for a missing value; EP400 naming the
+-- field when it is not such an array or holds more than 1000 items.
+CREATE FUNCTION epos_json_ids(p_val jsonb, p_field text) RETURNS bigint[]
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_out bigint[] := '{}';
+    v_id  bigint;
+    v_el  jsonb;
+BEGIN
+    IF p_val IS NULL OR jsonb_typeof(p_val) = 'null' THEN
+        RETURN v_out;
+    END IF;
+    IF jsonb_typeof(p_val) <> 'array' OR jsonb_array_length(p_val) > 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400',
+            MESSAGE = format('Поле «%s» должно быть списком идентификаторов', p_field);
+    END IF;
+    FOR v_el IN SELECT x FROM jsonb_array_elements(p_val) AS t(x) LOOP
+        IF jsonb_typeof(v_el) <> 'number' THEN
+            RAISE EXCEPTION USING ERRCODE = 'EP400',
+                MESSAGE = format('Поле «%s» должно быть списком идентификаторов', p_field);
+        END IF;
+        v_id := epos_json_id(v_el, p_field);
+        IF NOT v_id = ANY (v_out) THEN
+            v_out := v_out || v_id;
+        END IF;
+    END LOOP;
+    RETURN v_out;
+END
+$$;
+
+-- ---------------------------------------------------------------- sessions and login
+
+-- epos_require_session(sid, uid) raises EP401 unless session sid belongs to
+-- uid, is neither revoked nor expired, and the user is not disabled. Every
+-- epos_api_* function calls it first: a token outlives its revoked session.
+CREATE FUNCTION epos_require_session(p_sid bigint, p_uid bigint) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM 1
+       FROM sessions s JOIN users u ON u.id = s.user_id
+      WHERE s.id = p_sid AND s.user_id = p_uid
+        AND s.revoked_at IS NULL AND s.expires_at > now()
+        AND NOT u.disabled;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP401', MESSAGE = 'Сеанс истёк, войдите снова';
+    END IF;
+END
+$$;
+
+-- epos_user_role_list(uid) -> the user's distinct roles as a JSON array, in
+-- the order admin, teacher, class_teacher, parent ('parent' when they are a
+-- guardian of a child). [] for an unknown or disabled user.
+CREATE FUNCTION epos_user_role_list(p_uid bigint) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(role ORDER BY array_position(
+                        ARRAY['admin', 'teacher', 'class_teacher', 'parent'], role)), '[]')
+      FROM (SELECT DISTINCT r.role FROM epos_user_roles(p_uid) r) d
+$$;
+
+-- epos_user_brief(uid) -> {"id","name","roles":[…],"must_change_password"},
+-- the user object of the login reply; NULL for an unknown user.
+CREATE FUNCTION epos_user_brief(p_uid bigint) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', u.id, 'name', u.full_name,
+                              'roles', epos_user_role_list(u.id),
+                              'must_change_password', u.must_change_password)
+      FROM users u WHERE u.id = p_uid
+$$;
+
+-- epos_login_lookup(login) -> the row the C login handler verifies the
+-- password against (login compared lower-case, surrounding blanks ignored);
+-- no row for an unknown login. password_hash is NULL for an account that
+-- cannot log in yet.
+CREATE FUNCTION epos_login_lookup(p_login text)
+RETURNS TABLE (uid bigint, password_hash text, disabled boolean, must_change_password boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT u.id, u.password_hash, u.disabled, u.must_change_password
+      FROM users u WHERE u.login = lower(btrim(p_login))
+$$;
+
+-- epos_login_session(uid, ttl seconds) opens a session after a verified
+-- password and returns its id, its expiry in unix seconds (the token's exp)
+-- and the user object as JSON text. EP401 for an unknown or disabled user,
+-- EP400 for a ttl outside 1 s .. 1 year. Audited.
+CREATE FUNCTION epos_login_session(p_uid bigint, p_ttl int)
+RETURNS TABLE (sid bigint, expires_at bigint, user_json text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_sid bigint;
+    v_exp timestamptz;
+BEGIN
+    IF p_ttl IS NULL OR p_ttl < 1 OR p_ttl > 31536000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Недопустимый срок сеанса';
+    END IF;
+    PERFORM 1 FROM users u WHERE u.id = p_uid AND NOT u.disabled;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP401', MESSAGE = 'Неверный логин или пароль';
+    END IF;
+    -- Whole seconds, so the stored expiry and the token's exp are the same instant.
+    v_exp := to_timestamp(floor(extract(epoch FROM now())) + p_ttl);
+    INSERT INTO sessions AS s (user_id, expires_at) VALUES (p_uid, v_exp)
+    RETURNING s.id INTO v_sid;
+    INSERT INTO audit_log (actor_id, action, object, detail)
+    VALUES (p_uid, 'login', 'session:' || v_sid, jsonb_build_object('ttl', p_ttl));
+
+    sid := v_sid;
+    expires_at := extract(epoch FROM v_exp)::bigint;
+    user_json := epos_user_brief(p_uid)::text;
+    RETURN NEXT;
+END
+$$;
+
+-- epos_password_hash_of(uid) -> the stored yescrypt hash the C handler checks
+-- the old password against; NULL for an unknown or disabled user or one
+-- without a password.
+CREATE FUNCTION epos_password_hash_of(p_uid bigint) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT u.password_hash FROM users u WHERE u.id = p_uid AND NOT u.disabled
+$$;
+
+-- epos_password_set(uid, sid, hash) stores a new yescrypt hash (made by the
+-- hub) for the caller of a live session, clears must_change_password and
+-- revokes the user's other sessions (a changed password signs out every
+-- other device). EP401 for a dead session, EP400 for something that is not a
+-- crypt hash. Audited.
+CREATE FUNCTION epos_password_set(p_uid bigint, p_sid bigint, p_hash text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    IF p_hash IS NULL OR p_hash !~ '^\$[A-Za-z0-9]+\$[!-~]{8,}$' THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Недопустимый хеш пароля';
+    END IF;
+    UPDATE users SET password_hash = p_hash, must_change_password = false WHERE id = p_uid;
+    UPDATE sessions SET revoked_at = now()
+     WHERE user_id = p_uid AND id <> p_sid AND revoked_at IS NULL;
+    INSERT INTO audit_log (actor_id, action, object)
+    VALUES (p_uid, 'password.change', 'user:' || p_uid);
+END
+$$;
+
+-- POST /api/logout: revokes the caller's session → {"ok":true}.
+CREATE FUNCTION epos_api_logout(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    UPDATE sessions SET revoked_at = now() WHERE id = p_sid AND user_id = p_uid;
+    INSERT INTO audit_log (actor_id, action, object)
+    VALUES (p_uid, 'logout', 'session:' || p_sid);
+    RETURN jsonb_build_object('status', 200, 'body', jsonb_build_object('ok', true));
+END
+$$;
+
+-- ---------------------------------------------------------------- /api/me
+
+-- epos_user_orgs(uid) -> [{id,name,kind,tz,timesheet_deadline,quiet_hours:{from,to},roles:[…]}]
+-- for every org where the user has a staff role or a child.
+CREATE FUNCTION epos_user_orgs(p_uid bigint) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'id', o.id, 'name', o.name, 'kind', o.kind, 'tz', o.tz,
+               'timesheet_deadline', to_char(o.timesheet_deadline, 'HH24:MI'),
+               'quiet_hours', jsonb_build_object('from', to_char(o.quiet_from, 'HH24:MI'),
+                                                 'to', to_char(o.quiet_to, 'HH24:MI')),
+               'roles', r.roles) ORDER BY o.name, o.id), '[]')
+      FROM (SELECT x.org_id,
+                   jsonb_agg(x.role ORDER BY array_position(
+                       ARRAY['admin', 'teacher', 'class_teacher', 'parent'], x.role)) AS roles
+              FROM epos_user_roles(p_uid) x GROUP BY x.org_id) r
+      JOIN orgs o ON o.id = r.org_id
+$$;
+
+-- GET /api/me → {"id","name","login","email","roles","must_change_password",
+-- "orgs":[…], "groups":[{id,name,kind,org_id}] (bound to me as teacher or
+-- class teacher), "children":[{id,name,group_id,group_name,org_id,lessons_per_day}]}.
+CREATE FUNCTION epos_api_me(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_body jsonb;
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    SELECT jsonb_build_object(
+               'id', u.id, 'name', u.full_name, 'login', u.login, 'email', u.email,
+               'roles', epos_user_role_list(u.id),
+               'must_change_password', u.must_change_password,
+               'orgs', epos_user_orgs(u.id),
+               'groups', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                  'id', g.id, 'name', g.name, 'kind', g.kind, 'org_id', g.org_id)
+                                  ORDER BY g.org_id, g.name), '[]')
+                            FROM groups g
+                           WHERE g.id IN (SELECT group_id FROM teacher_groups WHERE user_id = u.id
+                                          UNION
+                                          SELECT group_id FROM class_teachers WHERE user_id = u.id)),
+               'children', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                  'id', c.id, 'name', c.full_name, 'group_id', g.id,
+                                  'group_name', g.name, 'org_id', c.org_id,
+                                  'lessons_per_day', coalesce(g.lessons_per_day, 0))
+                                  ORDER BY c.full_name, c.id), '[]')
+                              FROM guardians gu
+                              JOIN children c ON c.id = gu.child_id
+                              LEFT JOIN enrolments e ON e.child_id = c.id
+                              LEFT JOIN groups g ON g.id = e.group_id
+                             WHERE gu.user_id = u.id))
+      INTO v_body
+      FROM users u WHERE u.id = p_uid;
+    RETURN jsonb_build_object('status', 200, 'body', v_body);
+END
+$$;
+
+-- ---------------------------------------------------------------- contacts
+
+-- epos_contact_edges(uid) -> one row per reason the user may write to other_id:
+-- role is what other_id is to them ('teacher', 'class_teacher', 'admin',
+-- 'parent'), with the org, group and child that make the link (NULL when
+-- none). May include the user themself and disabled users: callers filter.
+--   parent  → teachers bound to their children's groups, class teachers of
+--             those groups, admins of the children's orgs, and the other
+--             parents of the same group where the org has parents_see_parents;
+--   staff   → every staff member of the orgs where they have a role
+--             (colleagues and administration);
+--   teacher / class teacher → parents of the children of their groups;
+--   admin   → parents of every child of the org.
+CREATE FUNCTION epos_contact_edges(p_uid bigint)
+RETURNS TABLE (other_id bigint, role text, org_id bigint, group_id bigint, child_id bigint)
+LANGUAGE sql STABLE AS $$
+    WITH me AS (
+        SELECT u.id FROM users u WHERE u.id = p_uid AND NOT u.disabled
+    ), kids AS (
+        SELECT c.id AS child_id, c.org_id, e.group_id
+          FROM guardians g JOIN me ON me.id = g.user_id
+          JOIN children c ON c.id = g.child_id
+          LEFT JOIN enrolments e ON e.child_id = c.id
+    ), my_orgs AS (
+        SELECT DISTINCT r.org_id FROM staff_roles r JOIN me ON me.id = r.user_id
+    ), taught AS (
+        SELECT tg.group_id FROM teacher_groups tg JOIN me ON me.id = tg.user_id
+        UNION
+        SELECT ct.group_id FROM class_teachers ct JOIN me ON me.id = ct.user_id
+    )
+    SELECT tg.user_id, 'teacher', k.org_id, k.group_id, NULL::bigint
+      FROM kids k JOIN teacher_groups tg ON tg.group_id = k.group_id
+    UNION ALL
+    SELECT ct.user_id, 'class_teacher', k.org_id, k.group_id, NULL
+      FROM kids k JOIN class_teachers ct ON ct.group_id = k.group_id
+    UNION ALL
+    SELECT r.user_id, 'admin', k.org_id, NULL, NULL
+      FROM kids k JOIN staff_roles r ON r.org_id = k.org_id AND r.role = 'admin'
+    UNION ALL
+    SELECT g2.user_id, 'parent', k.org_id, k.group_id, e2.child_id
+      FROM kids k
+      JOIN orgs o ON o.id = k.org_id AND o.parents_see_parents
+      JOIN enrolments e2 ON e2.group_id = k.group_id
+      JOIN guardians g2 ON g2.child_id = e2.child_id
+    UNION ALL
+    SELECT r.user_id, r.role, r.org_id, NULL, NULL
+      FROM my_orgs m JOIN staff_roles r ON r.org_id = m.org_id
+    UNION ALL
+    SELECT gu.user_id, 'parent', gr.org_id, e.group_id, e.child_id
+      FROM taught t
+      JOIN enrolments e ON e.group_id = t.group_id
+      JOIN groups gr ON gr.id = e.group_id
+      JOIN guardians gu ON gu.child_id = e.child_id
+    UNION ALL
+    SELECT gu.user_id, 'parent', c.org_id, e.group_id, c.id
+      FROM staff_roles a JOIN me ON me.id = a.user_id AND a.role = 'admin'
+      JOIN children c ON c.org_id = a.org_id
+      JOIN guardians gu ON gu.child_id = c.id
+      LEFT JOIN enrolments e ON e.child_id = c.id
+$$;
+
+-- epos_can_contact(uid, other) -> true when uid may open a chat with other
+-- (the rules of epos_contact_edges; never oneself, never a disabled user).
+CREATE FUNCTION epos_can_contact(p_uid bigint, p_other bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT p_uid IS DISTINCT FROM p_other
+       AND EXISTS (SELECT 1 FROM users u WHERE u.id = p_other AND NOT u.disabled)
+       AND EXISTS (SELECT 1 FROM epos_contact_edges(p_uid) e WHERE e.other_id = p_other)
+$$;
+
+-- epos_contacts(uid) -> {"teachers":[…],"class_teachers":[…],"administration":[…],"parents":[…]},
+-- items {id,name,role,groups:[names],children:[names]} sorted by name. Each
+-- person appears once, under their closest role (class teacher, teacher,
+-- admin, parent). groups: the groups that link us (for staff without such a
+-- group, the groups bound to them in our shared org); children: their
+-- children that link us. No email, no phone: never another family's data.
+CREATE FUNCTION epos_contacts(p_uid bigint) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    WITH e AS (
+        SELECT x.* FROM epos_contact_edges(p_uid) x
+          JOIN users u ON u.id = x.other_id AND NOT u.disabled
+         WHERE x.other_id <> p_uid
+    ), best AS (
+        SELECT DISTINCT ON (e.other_id) e.other_id, e.role
+          FROM e ORDER BY e.other_id,
+                          array_position(ARRAY['class_teacher', 'teacher', 'admin', 'parent'], e.role)
+    ), bound AS (
+        SELECT tg.user_id, tg.group_id FROM teacher_groups tg
+        UNION
+        SELECT ct.user_id, ct.group_id FROM class_teachers ct
+    ), grp AS (
+        SELECT e.other_id, g.name FROM e JOIN groups g ON g.id = e.group_id
+        UNION
+        SELECT e.other_id, g.name
+          FROM e JOIN bound b ON b.user_id = e.other_id
+          JOIN groups g ON g.id = b.group_id AND g.org_id = e.org_id
+         WHERE e.group_id IS NULL AND e.role <> 'parent'
+    ), kid AS (
+        SELECT DISTINCT e.other_id, c.id, c.full_name
+          FROM e JOIN children c ON c.id = e.child_id WHERE e.role = 'parent'
+    ), items AS (
+        SELECT b.role, u.full_name, u.id,
+               jsonb_build_object(
+                   'id', u.id, 'name', u.full_name, 'role', b.role,
+                   'groups', coalesce((SELECT jsonb_agg(g.name ORDER BY g.name)
+                                         FROM grp g WHERE g.other_id = b.other_id), '[]'),
+                   'children', coalesce((SELECT jsonb_agg(k.full_name ORDER BY k.full_name, k.id)
+                                           FROM kid k WHERE k.other_id = b.other_id), '[]')) AS item
+          FROM best b JOIN users u ON u.id = b.other_id
+    )
+    SELECT jsonb_build_object(
+               'teachers', coalesce(jsonb_agg(item ORDER BY full_name, id)
+                                    FILTER (WHERE role = 'teacher'), '[]'),
+               'class_teachers', coalesce(jsonb_agg(item ORDER BY full_name, id)
+                                          FILTER (WHERE role = 'class_teacher'), '[]'),
+               'administration', coalesce(jsonb_agg(item ORDER BY full_name, id)
+                                          FILTER (WHERE role = 'admin'), '[]'),
+               'parents', coalesce(jsonb_agg(item ORDER BY full_name, id)
+                                   FILTER (WHERE role = 'parent'), '[]'))
+      FROM items
+$$;
+
+-- GET /api/contacts → epos_contacts of the caller.
+CREATE FUNCTION epos_api_contacts(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    RETURN jsonb_build_object('status', 200, 'body', epos_contacts(p_uid));
+END
+$$;
+
+-- ---------------------------------------------------------------- WebSocket hello and replay
+
+-- epos_ws_hello(uid, sid) -> {"user":{"id","name","roles"},"topics":{"<topic>":<seq>,…}}
+-- as text: every topic the user is entitled to with its current seq (0 when
+-- the topic has no event yet). EP401 for a dead session.
+CREATE FUNCTION epos_ws_hello(p_uid bigint, p_sid bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_user   jsonb;
+    v_topics jsonb;
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    SELECT jsonb_build_object('id', u.id, 'name', u.full_name, 'roles', epos_user_role_list(u.id))
+      INTO v_user FROM users u WHERE u.id = p_uid;
+    SELECT coalesce(jsonb_object_agg(t.topic, coalesce(s.seq, 0)), '{}')
+      INTO v_topics
+      FROM epos_user_topics(p_uid) AS t(topic)
+      LEFT JOIN topic_seq s ON s.topic = t.topic;
+    RETURN jsonb_build_object('user', v_user, 'topics', v_topics)::text;
+END
+$$;
+
+-- epos_events_after(topic, after, limit) -> (seq, frame) of the topic's events
+-- with seq > after, ascending, at most limit rows (a NULL or negative limit:
+-- none). The frames are byte-identical to the ones published live.
+CREATE FUNCTION epos_events_after(p_topic text, p_after bigint, p_limit int)
+RETURNS TABLE (seq bigint, frame text)
+LANGUAGE sql STABLE AS $$
+    SELECT e.seq, epos_event_frame(e.topic, e.seq, e.type, e.ts, e.payload)
+      FROM events e
+     WHERE e.topic = p_topic AND e.seq > coalesce(p_after, 0)
+     ORDER BY e.seq
+     LIMIT greatest(coalesce(p_limit, 0), 0)
+$$;
+
+-- epos_topics_seq(topics) -> (topic, seq): the current seq of each given topic
+-- (0 when it has no event yet), for the hub's periodic gap sweep.
+CREATE FUNCTION epos_topics_seq(p_topics text[]) RETURNS TABLE (topic text, seq bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT t.topic, coalesce(s.seq, 0)
+      FROM (SELECT DISTINCT x FROM unnest(p_topics) AS x) AS t(topic)
+      LEFT JOIN topic_seq s ON s.topic = t.topic
+$$;
