@@ -1,0 +1,98 @@
+/* test_config.c -- defaults, the key = value file, EPOS_* overrides, and the
+ * one-line errors a bad value gives. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "epos/config.h"
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+    snprintf(path, sizeof(path), "/tmp/epos-test-config-%d.conf", (int)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_defaults(void **state)
+{
+    epos_config c;
+    char err[256];
+    unsetenv("EPOS_PORT");
+    assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
+    assert_int_equal(c.port, 8080);
+    assert_int_equal(c.max_frame, 65536);
+    assert_string_equal(c.listen_host, "127.0.0.1");
+    assert_int_equal(c.replay_window, 500);
+    config_free(&c);
+}
+
+static void test_file_then_env(void **state)
+{
+    epos_config c;
+    char err[256];
+    write_file("# comment\nport = 9090\n  web_root = \"/srv/web\"  \nredis_port=7000\n\n");
+    setenv("EPOS_REDIS_PORT", "7001", 1);
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+    assert_int_equal(c.port, 9090);
+    assert_string_equal(c.web_root, "/srv/web");
+    assert_int_equal(c.redis_port, 7001); /* the environment wins */
+    config_free(&c);
+    unsetenv("EPOS_REDIS_PORT");
+    unlink(path);
+}
+
+static void test_bad_values(void **state)
+{
+    epos_config c;
+    char err[256];
+    write_file("port = eighty\n");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, ":1: port"));
+    write_file("port = 70000\n");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "from 1 to 65535"));
+    write_file("no_such_key = 1\n");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "unknown key \"no_such_key\""));
+    write_file("just words\n");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "expected \"key = value\""));
+    unlink(path);
+    setenv("EPOS_MAX_FRAME", "12abc", 1);
+    assert_int_equal(config_load(&c, NULL, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "EPOS_MAX_FRAME"));
+    unsetenv("EPOS_MAX_FRAME");
+    assert_int_equal(config_load(&c, "/nonexistent/epos.conf", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "cannot read config file"));
+}
+
+static void test_tls_pair(void **state)
+{
+    epos_config c;
+    char err[256];
+    setenv("EPOS_TLS_CERT", "/tmp/cert.pem", 1);
+    assert_int_equal(config_load(&c, NULL, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "together"));
+    unsetenv("EPOS_TLS_CERT");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_file_then_env),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_tls_pair),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
