@@ -1,4 +1,5 @@
-/* migrate.c -- eposctl migrate: apply schema/NNN_*.sql files not yet recorded in schema_migrations. */
+/* migrate.c -- eposctl migrate: apply schema/NNN_*.sql files not yet recorded in schema_migrations.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -183,8 +184,8 @@ static int migrate_apply(PGconn *conn, const char *dir, const char *name)
         goto rollback;
     }
     PQclear(res);
-    res = PQexecParams(conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, NULL,
-                       params, NULL, NULL, 0);
+    res = PQexecParams(conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, NULL, params,
+                       NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         migrate_report(conn, res, name, sql);
         PQclear(res);
@@ -252,9 +253,9 @@ static int migrate_run(PGconn *conn, const migrate_set *s, const char *dir)
                     " applied_at timestamptz NOT NULL DEFAULT now())",
                     "migrate: creating schema_migrations") != 0)
         return -1;
-    PGresult *applied = ctl_db_query(conn, "migrate: reading schema_migrations",
-                                     "SELECT version FROM schema_migrations ORDER BY version", 0,
-                                     NULL);
+    PGresult *applied =
+        ctl_db_query(conn, "migrate: reading schema_migrations",
+                     "SELECT version FROM schema_migrations ORDER BY version", 0, NULL);
     if (!applied)
         return -1;
     int rc = migrate_check_recorded(applied, s, dir);

@@ -4,8 +4,7 @@
 
 #include "ctl.h"
 
-static const ctl_opt *ctl_opt_find(const ctl_opt *opts, size_t nopts, const char *name,
-                                   size_t len)
+static const ctl_opt *ctl_opt_find(const ctl_opt *opts, size_t nopts, const char *name, size_t len)
 {
     for (size_t i = 0; i < nopts; i++)
         if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)

@@ -17,8 +17,7 @@ static const char *seed_id_text(char *buf, size_t len, long long id)
 }
 
 /* Run a statement that returns no rows we need. 0 or -1 (printed). */
-static int seed_exec(PGconn *conn, const char *what, const char *sql, int n,
-                     const char *const *p)
+static int seed_exec(PGconn *conn, const char *what, const char *sql, int n, const char *const *p)
 {
     PGresult *res = ctl_db_query(conn, what, sql, n, p);
     int rc = res ? 0 : -1;
@@ -74,7 +73,9 @@ static int seed_store_user(PGconn *conn, seed_user *u)
     return ctl_db_query_id(conn, "seed-demo: users",
                            "INSERT INTO users (login, full_name, email, phone, password_hash)"
                            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                           5, p, &u->id) == 1 ? 0 : -1;
+                           5, p, &u->id) == 1
+               ? 0
+               : -1;
 }
 
 static int seed_store_role(PGconn *conn, const seed_model *m, const seed_role *r)
@@ -109,8 +110,7 @@ static int seed_store_child(PGconn *conn, const seed_model *m, seed_child *c)
 {
     char org[24], cid[24], gid[24], uid[24];
     const seed_group *g = &m->groups[c->group];
-    const char *p[3] = {seed_id_text(org, sizeof(org), m->orgs[g->org].id), c->name,
-                        c->birth_date};
+    const char *p[3] = {seed_id_text(org, sizeof(org), m->orgs[g->org].id), c->name, c->birth_date};
     /* Children have no natural key; the demo's names are unique per org. */
     if (ctl_db_query_id(conn, "seed-demo: children",
                         "WITH old AS (SELECT min(id) AS id FROM children"

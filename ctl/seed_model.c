@@ -1,4 +1,5 @@
-/* seed_model.c -- the demo region in memory: two orgs, their groups, staff, families and children. */
+/* seed_model.c -- the demo region in memory: two orgs, their groups, staff, families and children.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,23 +28,23 @@ static const struct {
     int ngroups;
     int class_of;
 } seed_staff[] = {
-    {0, "admin", 1, {0}, 0, -1},             /* admin1: заведующая */
-    {1, "admin", 0, {0}, 0, -1},             /* admin2: директор */
-    {0, "teacher", 1, {0}, 1, -1},           /* teacher1, teacher2: Солнышко */
+    {0, "admin", 1, {0}, 0, -1},   /* admin1: заведующая */
+    {1, "admin", 0, {0}, 0, -1},   /* admin2: директор */
+    {0, "teacher", 1, {0}, 1, -1}, /* teacher1, teacher2: Солнышко */
     {0, "teacher", 1, {0}, 1, -1},
-    {0, "teacher", 1, {1}, 1, -1},           /* teacher3, teacher4: Ромашка; teacher3 is a parent too */
+    {0, "teacher", 1, {1}, 1, -1}, /* teacher3, teacher4: Ромашка; teacher3 is a parent too */
     {0, "teacher", 1, {1}, 1, -1},
-    {0, "teacher", 1, {2}, 1, -1},           /* teacher5, teacher6: Колокольчик */
+    {0, "teacher", 1, {2}, 1, -1}, /* teacher5, teacher6: Колокольчик */
     {0, "teacher", 0, {2}, 1, -1},
-    {0, "teacher", 1, {3}, 1, -1},           /* teacher7, teacher8: Звёздочки */
+    {0, "teacher", 1, {3}, 1, -1}, /* teacher7, teacher8: Звёздочки */
     {0, "teacher", 1, {3}, 1, -1},
-    {1, "class_teacher", 1, {4}, 1, 4},      /* teacher9: 1А */
-    {1, "class_teacher", 1, {5, 6}, 2, 5},   /* teacher10: 5Б, Russian in 5Б and 9В */
-    {1, "class_teacher", 0, {6, 5}, 2, 6},   /* teacher11: 9В, mathematics in 9В and 5Б */
-    {1, "teacher", 1, {4, 5, 6}, 3, -1},     /* teacher12: English */
-    {1, "teacher", 0, {4, 5, 6}, 3, -1},     /* teacher13: physical education */
-    {1, "teacher", 1, {4, 5}, 2, -1},        /* teacher14: music */
-    {1, "teacher", 0, {5, 6}, 2, -1},        /* teacher15: history */
+    {1, "class_teacher", 1, {4}, 1, 4},    /* teacher9: 1А */
+    {1, "class_teacher", 1, {5, 6}, 2, 5}, /* teacher10: 5Б, Russian in 5Б and 9В */
+    {1, "class_teacher", 0, {6, 5}, 2, 6}, /* teacher11: 9В, mathematics in 9В and 5Б */
+    {1, "teacher", 1, {4, 5, 6}, 3, -1},   /* teacher12: English */
+    {1, "teacher", 0, {4, 5, 6}, 3, -1},   /* teacher13: physical education */
+    {1, "teacher", 1, {4, 5}, 2, -1},      /* teacher14: music */
+    {1, "teacher", 0, {5, 6}, 2, -1},      /* teacher15: history */
 };
 
 #define SEED_NSTAFF (int)(sizeof(seed_staff) / sizeof(seed_staff[0]))

@@ -43,8 +43,8 @@ static int seed_users_json(const seed_model *m, json_t *users)
         json_t *gids = json_array();
         for (int g = 0; g < r->ngroups; g++)
             json_array_append_new(gids, json_integer(m->groups[r->groups[g]].id));
-        json_t *e = seed_user_json(&m->users[r->user], r->role, m->orgs[r->org].id, gids,
-                                   json_array());
+        json_t *e =
+            seed_user_json(&m->users[r->user], r->role, m->orgs[r->org].id, gids, json_array());
         if (!e || json_array_append_new(users, e) != 0)
             return -1;
     }
@@ -66,16 +66,15 @@ static int seed_users_json(const seed_model *m, json_t *users)
 static int seed_rest_json(const seed_model *m, json_t *orgs, json_t *groups, json_t *children)
 {
     for (int i = 0; i < m->norgs; i++)
-        if (json_array_append_new(orgs, json_pack("{s:I,s:s,s:s}", "id", (json_int_t)m->orgs[i].id,
-                                                  "name", m->orgs[i].name, "kind",
-                                                  m->orgs[i].kind)))
+        if (json_array_append_new(orgs,
+                                  json_pack("{s:I,s:s,s:s}", "id", (json_int_t)m->orgs[i].id,
+                                            "name", m->orgs[i].name, "kind", m->orgs[i].kind)))
             return -1;
     for (int i = 0; i < m->ngroups; i++) {
         const seed_group *g = &m->groups[i];
-        if (json_array_append_new(groups, json_pack("{s:I,s:s,s:I,s:s}", "id", (json_int_t)g->id,
-                                                    "name", g->name, "org_id",
-                                                    (json_int_t)m->orgs[g->org].id, "kind",
-                                                    g->kind)))
+        if (json_array_append_new(
+                groups, json_pack("{s:I,s:s,s:I,s:s}", "id", (json_int_t)g->id, "name", g->name,
+                                  "org_id", (json_int_t)m->orgs[g->org].id, "kind", g->kind)))
             return -1;
     }
     for (int i = 0; i < m->nchildren; i++) {
@@ -159,8 +158,9 @@ void seed_print_summary(const seed_model *m, FILE *f)
         parents += n > 0;
         two += n > 1;
     }
-    fprintf(f, "\nParents: parent1 … parent%d and teacher3 (%d parents, %d with two children;"
-               " parent1 has a child in each org).\n",
+    fprintf(f,
+            "\nParents: parent1 … parent%d and teacher3 (%d parents, %d with two children;"
+            " parent1 has a child in each org).\n",
             parents - 1, parents, two);
     fprintf(f, "The full list with ids: eposctl seed-demo --json\n");
 }

@@ -27,8 +27,10 @@ static int user_login_normalize(char *login, size_t len, const char *in)
     }
     return 0;
 bad:
-    fprintf(stderr, "eposctl user: invalid login '%s' (1-64 of a-z 0-9 . _ @ -, starting with "
-                    "a letter or digit)\n", in);
+    fprintf(stderr,
+            "eposctl user: invalid login '%s' (1-64 of a-z 0-9 . _ @ -, starting with "
+            "a letter or digit)\n",
+            in);
     return -1;
 }
 
@@ -77,9 +79,9 @@ static int user_audit(PGconn *conn, const char *action, long long uid, const cha
 }
 
 /* Insert the user (and the role) in one transaction. Returns the id or -1. */
-static long long user_insert(PGconn *conn, const char *login, const char *name,
-                             const char *email, const char *phone, const char *hash,
-                             int must_change, const char *role, const char *org)
+static long long user_insert(PGconn *conn, const char *login, const char *name, const char *email,
+                             const char *phone, const char *hash, int must_change, const char *role,
+                             const char *org)
 {
     long long id = -1;
     const char *p[6] = {login, name, email, phone, hash, must_change ? "true" : "false"};
@@ -127,9 +129,10 @@ static int user_add(ctl_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "eposctl user add: --login, --name and --email are required\n");
         return CTL_USAGE;
     }
-    if (!role != !org ||
-        (role && strcmp(role, "admin") && strcmp(role, "teacher") && strcmp(role, "class_teacher"))) {
-        fprintf(stderr, "eposctl user add: --role admin|teacher|class_teacher goes with --org ID\n");
+    if (!role != !org || (role && strcmp(role, "admin") && strcmp(role, "teacher") &&
+                          strcmp(role, "class_teacher"))) {
+        fprintf(stderr,
+                "eposctl user add: --role admin|teacher|class_teacher goes with --org ID\n");
         return CTL_USAGE;
     }
     if (user_login_normalize(login, sizeof(login), login_in) != 0 ||

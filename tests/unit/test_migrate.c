@@ -1,4 +1,5 @@
-/* test_migrate.c -- eposctl migrate/seed-demo on fresh databases, and the event log functions of schema/. */
+/* test_migrate.c -- eposctl migrate/seed-demo on fresh databases, and the event log functions of
+ * schema/. */
 #include <dirent.h>
 #include <libgen.h>
 #include <limits.h>
@@ -210,7 +211,6 @@ static void main_conninfo(char *out, size_t len)
     db_conninfo(main_db(), out, len);
 }
 
-
 /* ------------------------------------------------------------ migrate */
 
 static void test_missing_dir(void **state)
@@ -254,8 +254,8 @@ static void test_migrate_twice(void **state)
 
     PGconn *c = pg_open(ci);
     assert_int_equal(pg_num(c, "SELECT count(*) FROM schema_migrations", NULL), files);
-    assert_int_equal(pg_num(c, "SELECT count(*) FROM schema_migrations WHERE version = $1",
-                            "002_events"), 1);
+    assert_int_equal(
+        pg_num(c, "SELECT count(*) FROM schema_migrations WHERE version = $1", "002_events"), 1);
     PQfinish(c);
     free(out);
     (void)state;
@@ -300,7 +300,8 @@ static void test_failed_file_rolls_back(void **state)
 
     assert_int_equal(ctl_run(ci, args, out, sizeof(out)), 1);
     assert_non_null(strstr(out, "applied 001_ok.sql\n"));
-    assert_non_null(strstr(out, "002_bad.sql failed at line 4: relation \"t_nosuch\" does not exist"));
+    assert_non_null(
+        strstr(out, "002_bad.sql failed at line 4: relation \"t_nosuch\" does not exist"));
     PGconn *c = pg_open(ci);
     assert_int_equal(pg_num(c, "SELECT count(*) FROM schema_migrations", NULL), 1);
     assert_int_equal(pg_num(c, "SELECT count(*) FROM pg_class WHERE relname = $1", "t_ok"), 1);
@@ -366,8 +367,10 @@ static void check_frame(const char *frame, const char *topic, long long seq)
     json_t *data = json_object_get(f, "data");
     assert_string_equal(json_string_value(json_object_get(data, "text")), "a\nb");
     regex_t re;
-    assert_int_equal(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
-                             REG_EXTENDED | REG_NOSUB), 0);
+    assert_int_equal(regcomp(&re,
+                             "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                             REG_EXTENDED | REG_NOSUB),
+                     0);
     assert_int_equal(regexec(&re, json_string_value(json_object_get(f, "ts")), 0, NULL, 0), 0);
     regfree(&re);
     json_decref(f);
@@ -396,8 +399,10 @@ static void test_event_append_gap_free(void **state)
     pg_ok(a, "BEGIN");
     assert_int_equal(append(a, "chat:900001", NULL), 4);
     const char *p[1] = {"chat:900001"};
-    assert_int_equal(PQsendQueryParams(b, "SELECT seq FROM epos_event_append($1, 'test.ping', NULL)",
-                                       1, NULL, p, NULL, NULL, 0), 1);
+    assert_int_equal(PQsendQueryParams(b,
+                                       "SELECT seq FROM epos_event_append($1, 'test.ping', NULL)",
+                                       1, NULL, p, NULL, NULL, 0),
+                     1);
     pg_ok(a, "ROLLBACK");
     PGresult *r = PQgetResult(b);
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
@@ -409,8 +414,11 @@ static void test_event_append_gap_free(void **state)
     assert_int_equal(pg_num(a, "SELECT count(*) FROM events WHERE topic = $1", "chat:900001"), 4);
     assert_int_equal(pg_num(a, "SELECT max(seq) FROM events WHERE topic = $1", "chat:900001"), 4);
     /* The stored ts is the one in the frame (milliseconds). */
-    assert_int_equal(pg_num(a, "SELECT count(*) FROM events WHERE topic = $1"
-                               " AND ts <> date_trunc('milliseconds', ts)", "chat:900001"), 0);
+    assert_int_equal(pg_num(a,
+                            "SELECT count(*) FROM events WHERE topic = $1"
+                            " AND ts <> date_trunc('milliseconds', ts)",
+                            "chat:900001"),
+                     0);
     PQfinish(a);
     PQfinish(b);
     (void)state;
@@ -422,7 +430,8 @@ static json_t *find_user(json_t *doc, const char *login, const char *role)
 {
     size_t i;
     json_t *u;
-    json_array_foreach(json_object_get(doc, "users"), i, u) {
+    json_array_foreach(json_object_get(doc, "users"), i, u)
+    {
         if (strcmp(json_string_value(json_object_get(u, "login")), login) == 0 &&
             strcmp(json_string_value(json_object_get(u, "role")), role) == 0)
             return u;
@@ -437,7 +446,8 @@ static char *user_topics(PGconn *c, json_int_t uid)
     char id[32];
     snprintf(id, sizeof(id), "%lld", (long long)uid);
     const char *p[1] = {id};
-    PGresult *r = PQexecParams(c, "SELECT t FROM epos_user_topics($1) t", 1, NULL, p, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(c, "SELECT t FROM epos_user_topics($1) t", 1, NULL, p, NULL, NULL, 0);
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     char *out = calloc(1, 65536);
     strcat(out, "\n");
@@ -468,7 +478,8 @@ static json_int_t group_org(json_t *doc, json_int_t gid)
 {
     size_t i;
     json_t *g;
-    json_array_foreach(json_object_get(doc, "groups"), i, g) {
+    json_array_foreach(json_object_get(doc, "groups"), i, g)
+    {
         if (json_integer_value(json_object_get(g, "id")) == gid)
             return json_integer_value(json_object_get(g, "org_id"));
     }
@@ -484,7 +495,8 @@ static void check_parent_topics(PGconn *c, json_t *doc, json_t *parent)
     assert_true(has_topic(t, "user", uid));
     size_t i;
     json_t *g;
-    json_array_foreach(json_object_get(doc, "groups"), i, g) {
+    json_array_foreach(json_object_get(doc, "groups"), i, g)
+    {
         json_int_t gid = json_integer_value(json_object_get(g, "id"));
         /* Their children's groups (and orgs), never another group's. */
         assert_int_equal(has_topic(t, "group", gid), in_array(gids, gid));
@@ -504,7 +516,8 @@ static void check_staff_topics(PGconn *c, json_t *doc, json_t *staff, int admin)
     assert_int_equal(has_topic(t, "orgstaff", org), admin);
     size_t i;
     json_t *g;
-    json_array_foreach(json_object_get(doc, "groups"), i, g) {
+    json_array_foreach(json_object_get(doc, "groups"), i, g)
+    {
         json_int_t gid = json_integer_value(json_object_get(g, "id"));
         int mine = admin ? group_org(doc, gid) == org : in_array(gids, gid);
         assert_int_equal(has_topic(t, "timesheet", gid), mine);
@@ -514,9 +527,10 @@ static void check_staff_topics(PGconn *c, json_t *doc, json_t *staff, int admin)
 
 static long long seeded_rows(PGconn *c)
 {
-    return pg_num(c, "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM children)"
-                     " + (SELECT count(*) FROM guardians) + (SELECT count(*) FROM teacher_groups)"
-                     " + (SELECT count(*) FROM staff_roles) + (SELECT count(*) FROM enrolments)",
+    return pg_num(c,
+                  "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM children)"
+                  " + (SELECT count(*) FROM guardians) + (SELECT count(*) FROM teacher_groups)"
+                  " + (SELECT count(*) FROM staff_roles) + (SELECT count(*) FROM enrolments)",
                   NULL);
 }
 
@@ -555,7 +569,8 @@ static void test_seed_demo_and_topics(void **state)
     assert_int_equal(json_integer_value(json_object_get(tp, "id")),
                      json_integer_value(json_object_get(tt, "id")));
     char *t = user_topics(c, json_integer_value(json_object_get(tt, "id")));
-    json_int_t child_group = json_integer_value(json_array_get(json_object_get(tp, "group_ids"), 0));
+    json_int_t child_group =
+        json_integer_value(json_array_get(json_object_get(tp, "group_ids"), 0));
     json_int_t bound = json_integer_value(json_array_get(json_object_get(tt, "group_ids"), 0));
     assert_true(has_topic(t, "group", child_group));
     assert_false(has_topic(t, "timesheet", child_group));
