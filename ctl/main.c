@@ -14,8 +14,8 @@ static const ctl_command ctl_commands[] = {
     {"user", ctl_cmd_user,
      "add --login L --name N --email E [--phone P] [--password P] [--role "
      "admin|teacher|class_teacher --org ID]\n"
-     "       eposctl user password --login L [--password P]\n"
-     "       eposctl user list",
+     "  eposctl user password --login L [--password P]\n"
+     "  eposctl user list",
      "create a user, set a password (random when not given, printed), list users"},
 };
 

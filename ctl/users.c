@@ -78,6 +78,29 @@ static int user_audit(PGconn *conn, const char *action, long long uid, const cha
     return rc;
 }
 
+/* Inside user_insert's transaction: refuse a taken login or an unknown org
+ * with a clear message (the constraints would refuse them too, less clearly).
+ * Returns 0 or -1 (printed). */
+static int user_check_new(PGconn *conn, const char *login, const char *org)
+{
+    long long other = 0;
+    const char *pl[1] = {login};
+    int taken =
+        ctl_db_query_id(conn, "user add", "SELECT id FROM users WHERE login = $1", 1, pl, &other);
+    if (taken == 1)
+        fprintf(stderr, "eposctl user add: login '%s' is taken (user %lld)\n", login, other);
+    if (taken != 0)
+        return -1;
+    if (!org)
+        return 0;
+    const char *po[1] = {org};
+    int found =
+        ctl_db_query_id(conn, "user add", "SELECT id FROM orgs WHERE id::text = $1", 1, po, &other);
+    if (found == 0)
+        fprintf(stderr, "eposctl user add: no org with id '%s'\n", org);
+    return found == 1 ? 0 : -1;
+}
+
 /* Insert the user (and the role) in one transaction. Returns the id or -1. */
 static long long user_insert(PGconn *conn, const char *login, const char *name, const char *email,
                              const char *phone, const char *hash, int must_change, const char *role,
@@ -87,6 +110,8 @@ static long long user_insert(PGconn *conn, const char *login, const char *name, 
     const char *p[6] = {login, name, email, phone, hash, must_change ? "true" : "false"};
     if (ctl_db_exec(conn, "BEGIN", "user add") != 0)
         return -1;
+    if (user_check_new(conn, login, role ? org : NULL) != 0)
+        goto fail;
     if (ctl_db_query_id(conn, "user add",
                         "INSERT INTO users (login, full_name, email, phone, password_hash,"
                         " must_change_password) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
