@@ -7,6 +7,8 @@
 
 #define USER_PASSWORD_MIN 8
 #define USER_RANDOM_PASSWORD_LEN 14
+#define USER_LOGIN_MAX 80
+#define USER_FIELD_MAX 256
 
 /* Lower-case login in place and check it against users.login's CHECK:
  * [a-z0-9] then up to 63 of [a-z0-9._@-]. Returns 0 or -1 (printed). */
@@ -55,9 +57,16 @@ static int user_password_pick(const char *given, char *buf, size_t len, int *gen
     return 0;
 }
 
-static int user_hash(const char *password, char *hash, size_t len)
+/* The normalized login, the password (given or random) and its hash; the
+ * buffers are USER_LOGIN_MAX, USER_FIELD_MAX, USER_FIELD_MAX bytes.
+ * Returns 0 or -1 (printed). */
+static int user_credentials(const char *login_in, const char *given, char *login, char *password,
+                            char *hash, int *generated)
 {
-    if (auth_hash_password(password, hash, len) == 0)
+    if (user_login_normalize(login, USER_LOGIN_MAX, login_in) != 0 ||
+        user_password_pick(given, password, USER_FIELD_MAX, generated) != 0)
+        return -1;
+    if (auth_hash_password(password, hash, USER_FIELD_MAX) == 0)
         return 0;
     fprintf(stderr, "eposctl user: password hashing failed\n");
     return -1;
@@ -145,7 +154,7 @@ static int user_add(ctl_ctx *ctx, int argc, char **argv)
                             {"email", &email, NULL},    {"phone", &phone, NULL},
                             {"password", &given, NULL}, {"role", &role, NULL},
                             {"org", &org, NULL}};
-    char login[80], password[256], hash[256];
+    char login[USER_LOGIN_MAX], password[USER_FIELD_MAX], hash[USER_FIELD_MAX];
     int generated = 0;
 
     if (ctl_opts_parse("user add", argc, argv, 2, opts, sizeof(opts) / sizeof(opts[0])) != 0)
@@ -160,9 +169,7 @@ static int user_add(ctl_ctx *ctx, int argc, char **argv)
                 "eposctl user add: --role admin|teacher|class_teacher goes with --org ID\n");
         return CTL_USAGE;
     }
-    if (user_login_normalize(login, sizeof(login), login_in) != 0 ||
-        user_password_pick(given, password, sizeof(password), &generated) != 0 ||
-        user_hash(password, hash, sizeof(hash)) != 0)
+    if (user_credentials(login_in, given, login, password, hash, &generated) != 0)
         return CTL_FAIL;
 
     PGconn *conn = ctl_db_connect(ctx);
@@ -183,7 +190,7 @@ static int user_password(ctl_ctx *ctx, int argc, char **argv)
 {
     const char *login_in = NULL, *given = NULL;
     const ctl_opt opts[] = {{"login", &login_in, NULL}, {"password", &given, NULL}};
-    char login[80], password[256], hash[256];
+    char login[USER_LOGIN_MAX], password[USER_FIELD_MAX], hash[USER_FIELD_MAX];
     int generated = 0, rc = CTL_FAIL;
     long long id = 0;
 
@@ -193,9 +200,7 @@ static int user_password(ctl_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "eposctl user password: --login is required\n");
         return CTL_USAGE;
     }
-    if (user_login_normalize(login, sizeof(login), login_in) != 0 ||
-        user_password_pick(given, password, sizeof(password), &generated) != 0 ||
-        user_hash(password, hash, sizeof(hash)) != 0)
+    if (user_credentials(login_in, given, login, password, hash, &generated) != 0)
         return CTL_FAIL;
     PGconn *conn = ctl_db_connect(ctx);
     if (!conn)
