@@ -109,23 +109,27 @@ END
 $$;
 
 -- epos_chat_check_addable(uid, users) raises EP404 for an unknown or disabled
--- user among users, EP403 for one uid may not contact.
+-- user among users, EP403 for one uid may not contact (epos_can_contact's
+-- rules, the contact set computed once for the whole list).
 CREATE FUNCTION epos_chat_check_addable(p_uid bigint, p_users bigint[]) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_id bigint;
 BEGIN
-    FOREACH v_id IN ARRAY coalesce(p_users, '{}') LOOP
-        PERFORM 1 FROM users u WHERE u.id = v_id AND NOT u.disabled;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'EP404',
-                MESSAGE = format('Пользователь %s не найден', v_id);
-        END IF;
-        IF NOT epos_can_contact(p_uid, v_id) THEN
-            RAISE EXCEPTION USING ERRCODE = 'EP403',
-                MESSAGE = format('Вы не можете добавить в чат пользователя %s', v_id);
-        END IF;
-    END LOOP;
+    SELECT a INTO v_id FROM unnest(p_users) AS a
+     WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = a AND NOT u.disabled)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404',
+            MESSAGE = format('Пользователь %s не найден', v_id);
+    END IF;
+    SELECT a INTO v_id FROM unnest(p_users) AS a
+     WHERE a = p_uid OR a NOT IN (SELECT e.other_id FROM epos_contact_edges(p_uid) e)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP403',
+            MESSAGE = format('Вы не можете добавить в чат пользователя %s', v_id);
+    END IF;
 END
 $$;
 
