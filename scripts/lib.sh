@@ -67,7 +67,7 @@ conf_get() {
 stack_psql() {
     local var="$1" db="$2"
     shift 2
-    psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(stack_get "$var" EPOS_PG_PORT)" \
+    PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(stack_get "$var" EPOS_PG_PORT)" \
         -U postgres -d "$db" "$@"
 }
 
