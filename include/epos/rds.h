@@ -12,29 +12,43 @@ typedef struct rds rds;
 
 /* A pub/sub message on channel. msg is not NUL-terminated-safe: use len. */
 typedef void rds_message_cb(const char *channel, const char *msg, size_t len, void *arg);
-/* The command connection came up (up=1) or went down (up=0). After an up that
- * follows a down, pub/sub messages may have been missed. */
+/* rds_up() changed: up=1 when the command connection is up and (with
+ * on_message) the pub/sub connection is up with every remembered channel's
+ * SUBSCRIBE confirmed; up=0 when either drops. After an up that follows a
+ * down, pub/sub messages may have been missed. Not called by rds_close. */
 typedef void rds_state_cb(int up, void *arg);
 
-/* Start connecting to host:port (returns at once). on_message may be NULL when
- * the process never subscribes (no pub/sub connection is made then). */
+/* Start connecting to host:port (returns at once; the first attempt runs from
+ * the loop). Give a numeric host: hiredis resolves names synchronously. Lost
+ * or refused connections are retried with backoff 100 ms doubling to 5 s.
+ * Connections are named "epos-<pid>-cmd" / "epos-<pid>-sub" (CLIENT LIST).
+ * on_message may be NULL when the process never subscribes (no pub/sub
+ * connection is made then); channel is NUL-terminated, msg is not. */
 rds *rds_create(uv_loop_t *loop, const char *host, int port, rds_message_cb *on_message,
                 rds_state_cb *on_state, void *arg);
 
-/* Send a command on the command connection. cb may be NULL; when given it
- * runs exactly once, with reply NULL if the connection dropped. Returns 0 when
- * sent, -1 when the connection is down (cb does not run). */
+/* Send a command on the command connection (usable as soon as it is up,
+ * even while the pub/sub one is down). cb may be NULL; when given it runs
+ * exactly once, with reply NULL if the connection dropped or rds_close ran
+ * first (never inside rds_command). Returns 0 when sent, -1 when the
+ * connection is down or closing (cb does not run). */
 int rds_command(rds *r, redisCallbackFn *cb, void *privdata, const char *fmt, ...);
 int rds_command_argv(rds *r, redisCallbackFn *cb, void *privdata, int argc, const char **argv,
                      const size_t *argvlen);
 
-/* Subscribe to / unsubscribe from a channel. Idempotent; kept across reconnects. */
+/* Subscribe to / unsubscribe from a channel. Idempotent; kept across
+ * reconnects; may be called while down (sent on connect). After
+ * rds_unsubscribe returns, on_message is never called for that channel.
+ * Returns 0, or -1 (no on_message, closing, out of memory). */
 int rds_subscribe(rds *r, const char *channel);
 int rds_unsubscribe(rds *r, const char *channel);
 
-int rds_up(const rds *r); /* 1 when the command connection is up */
+int rds_up(const rds *r); /* see rds_state_cb */
 
-/* Disconnect both connections and close handles; done runs when all closed. */
+/* Disconnect both connections and close handles; pending command callbacks
+ * run with NULL from the loop, not inside rds_close. Safe inside any rds or
+ * hiredis callback. done (may be NULL) runs when every handle, hiredis's
+ * included, is closed; then r is freed. */
 void rds_close(rds *r, void (*done)(void *arg), void *arg);
 
 #endif
