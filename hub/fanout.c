@@ -15,6 +15,7 @@
 
 #define FILL_BATCH 500
 #define SWEEP_MAX_TOPICS 20000
+#define PRESENCE_TTL_S 90
 
 struct fanout {
     hub *h;
@@ -408,7 +409,11 @@ void fanout_fill_session(fanout *f, session *s, sub *u)
 
 void fanout_publish(fanout *f, const char *name, int64_t seq, const char *text, size_t len)
 {
-    deliver_text(f, name, seq, text, len);
+    /* A persistent frame goes to local sessions at once (the echo from Redis
+     * is dropped by seq); an ephemeral one has no seq to drop the echo by,
+     * so it reaches local sessions through Redis, or directly when it is down. */
+    if (seq >= 0 || !f->h->redis || !rds_up(f->h->redis))
+        deliver_text(f, name, seq, text, len);
     if (!f->h->redis)
         return;
     /* "<seq> <frame>" lets receivers order without parsing JSON; "-" is ephemeral. */
@@ -456,12 +461,32 @@ static void user_key(char *buf, size_t len, int64_t uid)
     snprintf(buf, len, "%" PRId64, uid);
 }
 
+/* Presence: workers email only users with no live connection anywhere. */
+static void presence_mark(fanout *f, const char *uid)
+{
+    if (f->h->redis)
+        rds_command(f->h->redis, NULL, NULL, "SET epos:online:%s 1 EX %d", uid, PRESENCE_TTL_S);
+}
+
 void fanout_user_add(fanout *f, session *s)
 {
     char key[24];
     user_key(key, sizeof(key), s->uid);
     s->user_next = dict_get(f->users, key);
     dict_set(f->users, key, s);
+    if (!s->user_next)
+        presence_mark(f, key);
+}
+
+static int presence_cb(const char *key, void *val, void *arg)
+{
+    presence_mark(arg, key);
+    return 0;
+}
+
+void fanout_presence_tick(fanout *f)
+{
+    dict_foreach(f->users, presence_cb, f);
 }
 
 void fanout_user_del(fanout *f, session *s)
@@ -470,10 +495,14 @@ void fanout_user_del(fanout *f, session *s)
     user_key(key, sizeof(key), s->uid);
     session *head = dict_get(f->users, key);
     if (head == s) {
-        if (s->user_next)
+        if (s->user_next) {
             dict_set(f->users, key, s->user_next);
-        else
+        } else {
             dict_del(f->users, key);
+            /* Another hub may still hold a connection: it refreshes the key. */
+            if (f->h->redis)
+                rds_command(f->h->redis, NULL, NULL, "DEL epos:online:%s", key);
+        }
     } else {
         for (session *p = head; p; p = p->user_next)
             if (p->user_next == s) {

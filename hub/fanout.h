@@ -43,6 +43,8 @@ void fanout_refresh_user(fanout *f, int64_t uid);
 /* User index, for entitlement refreshes. */
 void fanout_user_add(fanout *f, session *s);
 void fanout_user_del(fanout *f, session *s);
+/* Refresh epos:online:<uid> (TTL 90 s) of every user connected here. */
+void fanout_presence_tick(fanout *f);
 
 /* Redis callbacks and the periodic sweep against PostgreSQL. */
 void fanout_on_message(const char *channel, const char *msg, size_t len, void *arg);

@@ -12,6 +12,7 @@
 
 #define STARTUP_PG_WAIT_MS 5000
 #define SWEEP_EVERY_TICKS 5
+#define PRESENCE_EVERY_TICKS 30
 
 hub *the_hub;
 
@@ -36,6 +37,8 @@ static void hub_on_tick(uv_timer_t *t)
     ws_tick(h);
     if (++ticks % SWEEP_EVERY_TICKS == 0)
         fanout_sweep(h->fan);
+    if (ticks % PRESENCE_EVERY_TICKS == 0)
+        fanout_presence_tick(h->fan);
 }
 
 static struct lws_context *hub_lws_create(hub *h)
