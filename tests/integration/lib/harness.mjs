@@ -443,7 +443,8 @@ export async function wsConnect(url, token, { resume, protocol = "epos.v1", head
 
   if (token) {
     client.send({ op: "auth", token, ...(resume ? { resume } : {}) });
-    const reply = await client.next((m) => m.op === "hello" || m.op === "error", timeoutMs);
+    const reply = await client.next((m) => m.op === "hello" || m.op === "error", timeoutMs)
+      .catch((err) => ({ op: "error", message: err.message }));
     if (reply.op !== "hello") {
       await client.close();
       throw new Error(`auth refused: ${JSON.stringify(reply)}`);
