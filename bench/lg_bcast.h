@@ -84,7 +84,8 @@ static void bc_fire(void)
 static void bc_start_round(int64_t now)
 {
     B.first_k = B.next_k;
-    B.nk = B.round < G.warm + G.singles ? 1 : G.burst;
+    /* warm-up rounds are bursts: they run every code path the measured rounds run */
+    B.nk = B.round >= G.warm && B.round < G.warm + G.singles ? 1 : G.burst;
     B.next_k += B.nk;
     if (!G.api_key)
         return bc_fire();

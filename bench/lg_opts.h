@@ -16,7 +16,7 @@ static void lg_usage(void)
           "  --pid PID                      idle: read this server's VmRSS before and after\n"
           "  --hold                         idle: keep the connections until SIGINT/SIGTERM\n"
           "  --settle MS                    quiet time before measuring (2000)\n"
-          "broadcast: --warm-rounds W (2) --singles S (5) --bursts B (3) --burst E (20)\n"
+          "broadcast: --warm-rounds W (2 bursts) --singles S (5) --bursts B (3) --burst E (20)\n"
           "  --gap MS (500)                 pause between rounds\n"
           "  --api-key K --org ID | --group ID   trigger by POST /api/publish; else by a\n"
           "                                 publisher connection whose frames the peer relays\n"
@@ -216,7 +216,7 @@ static int lg_parse_opts(int argc, char **argv)
         lg_usage();
         return -1;
     }
-    if (G.warm + G.singles + G.bursts * G.burst > LG_MAX_EVENTS || G.bursts > 64 ||
+    if ((G.warm + G.bursts) * G.burst + G.singles > LG_MAX_EVENTS || G.bursts > 64 ||
         G.burst > LG_MAX_HTTP) {
         fputs("loadgen: too many broadcast events\n", stderr);
         return -1;

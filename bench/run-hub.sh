@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# run-hub.sh -- the hub benchmarks of DESIGN §8, beside Node's ws in the same run; writes docs/BENCHMARKS.md.
+#
+# Usage: bench/run-hub.sh [--quick] [--ws-only] [--no-report]
+#   --quick     small counts (a smoke run of the whole pipeline; the report says so)
+#   --ws-only   measure the ws peer only (the hub rows stay empty)
+#   --no-report leave docs/BENCHMARKS.md alone; results are in bench/out/results.jsonl
+#
+# It builds loadgen, pgbase, mktokens, epos-hub and eposctl (RelWithDebInfo, in
+# build-bench/ or $EPOS_BUILD_DIR), installs the ws peer (npm ci --prefix
+# bench) when missing, and brings up a private PostgreSQL and Redis under
+# bench/out/var with scripts/stack (ports 47432/47379). Each measurement gets
+# a freshly started server: the ws peer on 127.0.0.1:47081, the hub on
+# 127.0.0.1:47080. Only loopback addresses are used. Everything it started is
+# stopped on exit.
+#
+# Counts: EPOS_BENCH_N idle connections (15000), EPOS_BENCH_SUBS broadcast
+# subscribers (10000), EPOS_BENCH_PAIRS chat pairs (500), EPOS_BENCH_CHAT_RATE
+# messages/s (2000), EPOS_BENCH_CHAT_SECS (10). EPOS_BENCH_FSYNC: PostgreSQL's
+# fsync for the run (on: commits are durable, as in production; the stack's
+# development default is off).
+set -euo pipefail
+. "$(dirname "$0")/../scripts/lib.sh"
+
+QUICK=0 WS_ONLY=0 REPORT=1
+for a in "$@"; do
+    case "$a" in
+        --quick) QUICK=1 ;;
+        --ws-only) WS_ONLY=1 ;;
+        --no-report) REPORT=0 ;;
+        *) die "usage: bench/run-hub.sh [--quick] [--ws-only] [--no-report]" ;;
+    esac
+done
+
+BENCH="$EPOS_ROOT/bench"
+OUT="$BENCH/out"
+VAR="$OUT/var"
+RES="$OUT/results.jsonl"
+LOGS="$OUT/log"
+BUILD="${EPOS_BUILD_DIR:-$EPOS_ROOT/build-bench}"
+WS_PORT="${EPOS_BENCH_WS_PORT:-47081}"
+HUB_PORT="${EPOS_BENCH_HUB_PORT:-47080}"
+export EPOS_PG_PORT="${EPOS_BENCH_PG_PORT:-47432}"
+export EPOS_REDIS_PORT="${EPOS_BENCH_REDIS_PORT:-47379}"
+export EPOS_SMTP_PORT="${EPOS_BENCH_SMTP_PORT:-47525}"
+DB=epos_bench
+N="${EPOS_BENCH_N:-15000}"
+SUBS="${EPOS_BENCH_SUBS:-10000}"
+PAIRS="${EPOS_BENCH_PAIRS:-500}"
+CHAT_RATE="${EPOS_BENCH_CHAT_RATE:-2000}"
+CHAT_SECS="${EPOS_BENCH_CHAT_SECS:-10}"
+FSYNC="${EPOS_BENCH_FSYNC:-on}"
+if [ "$QUICK" -eq 1 ]; then
+    N=2000 SUBS=2000 PAIRS=100 CHAT_SECS=3
+fi
+
+SERVER_PID=""
+STACK_STARTED=()
+
+# ---- processes ---------------------------------------------------------------
+
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do pid_alive "$SERVER_PID" || break; sleep 0.1; done
+    pid_alive "$SERVER_PID" && kill -KILL "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_server
+    if [ "${#STACK_STARTED[@]}" -gt 0 ]; then
+        "$EPOS_ROOT/scripts/stack" down --dir "$VAR" "${STACK_STARTED[@]}" >/dev/null || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_ws() {
+    stop_server
+    node "$BENCH/ws-peer.js" "$WS_PORT" >>"$LOGS/ws-peer.log" 2>&1 &
+    SERVER_PID=$!
+    wait_until tcp_open "$WS_PORT" || die "the ws peer did not start (see $LOGS/ws-peer.log)"
+}
+
+hub_ready() { curl -sf "http://127.0.0.1:$HUB_PORT/readyz" >/dev/null; }
+
+start_hub() {
+    stop_server
+    EPOS_PORT="$HUB_PORT" EPOS_LOG_LEVEL=warn EPOS_INSTANCE=bench-hub \
+        "$BUILD/epos-hub" --config "$VAR/epos.conf" >>"$LOGS/hub.log" 2>&1 &
+    SERVER_PID=$!
+    wait_until hub_ready || die "the hub did not become ready (see $LOGS/hub.log)"
+}
+
+# Run the load generator; its JSON line goes to the results, its progress to the log.
+loadgen() {
+    local line
+    say "bench: loadgen $*"
+    line="$("$BUILD/loadgen" "$@" 2>>"$LOGS/loadgen.log")" || warn "loadgen exited non-zero: $*"
+    [ -n "$line" ] || { warn "loadgen printed nothing (see $LOGS/loadgen.log)"; return 0; }
+    say "  $line"
+    printf '%s\n' "$line" >>"$RES"
+}
+
+# ---- set-up ------------------------------------------------------------------
+
+build() {
+    local targets=(--target loadgen --target pgbase --target mktokens)
+    [ "$WS_ONLY" -eq 1 ] || targets+=(--target epos-hub --target eposctl)
+    say "bench: building in $BUILD"
+    EPOS_BUILD_DIR="$BUILD" "$EPOS_ROOT/scripts/build" "${targets[@]}" >"$LOGS/build.log" 2>&1 ||
+        { tail -n 30 "$LOGS/build.log" >&2; die "build failed"; }
+}
+
+install_peer() {
+    [ -f "$BENCH/node_modules/ws/package.json" ] && return 0
+    say "bench: installing the ws peer (npm ci --prefix bench)"
+    npm ci --prefix "$BENCH" --no-audit --no-fund >"$LOGS/npm.log" 2>&1 ||
+        { tail -n 20 "$LOGS/npm.log" >&2; die "npm ci failed"; }
+}
+
+stack_up() {
+    local svc
+    for svc in pg redis; do
+        "$EPOS_ROOT/scripts/stack" status --dir "$VAR" "$svc" >/dev/null 2>&1 || STACK_STARTED+=("$svc")
+    done
+    "$EPOS_ROOT/scripts/stack" up --dir "$VAR" --db "$DB" pg redis >"$LOGS/stack.log" 2>&1 ||
+        { cat "$LOGS/stack.log" >&2; die "scripts/stack up failed"; }
+    # ALTER SYSTEM outlives the stack's own settings file, which every "up" rewrites.
+    stack_psql "$VAR" postgres -c "ALTER SYSTEM SET fsync = $FSYNC" \
+        -c "ALTER SYSTEM SET synchronous_commit = on" -c "SELECT pg_reload_conf()" >/dev/null
+    printf '{"mode":"pg-settings","fsync":"%s","synchronous_commit":"%s"}\n' \
+        "$(stack_psql "$VAR" postgres -At -c 'SHOW fsync')" \
+        "$(stack_psql "$VAR" postgres -At -c 'SHOW synchronous_commit')" >>"$RES"
+}
+
+# A fresh database with $N bench users, their sessions and tokens, and the chat pairs.
+prepare_hub_data() {
+    local conf="$VAR/epos.conf"
+    say "bench: database $DB with $N users and $PAIRS chat pairs"
+    stack_db_recreate "$VAR" "$DB" >/dev/null
+    "$BUILD/eposctl" --config "$conf" migrate >"$LOGS/migrate.log" 2>&1 ||
+        { cat "$LOGS/migrate.log" >&2; die "eposctl migrate failed"; }
+    stack_psql "$VAR" "$DB" -v n="$N" -v pairs="$PAIRS" -f "$BENCH/hub-data.sql"
+    stack_psql "$VAR" "$DB" -At -F ' ' -c "SELECT s.user_id, s.id FROM sessions s JOIN users u
+        ON u.id = s.user_id WHERE u.login LIKE 'bench%' ORDER BY s.user_id" >"$OUT/sessions.txt"
+    "$BUILD/mktokens" --config "$conf" <"$OUT/sessions.txt" >"$OUT/tokens.txt"
+    [ "$(wc -l <"$OUT/tokens.txt")" -eq "$N" ] || die "mktokens made $(wc -l <"$OUT/tokens.txt") tokens, want $N"
+    # pairs: "chat token_a token_b", tokens looked up by user id
+    stack_psql "$VAR" "$DB" -At -F ' ' -c "SELECT c.id, split_part(c.direct_key, ':', 1),
+        split_part(c.direct_key, ':', 2) FROM chats c ORDER BY c.id" >"$OUT/chats.txt"
+    paste -d ' ' <(cut -d ' ' -f 1 "$OUT/sessions.txt") "$OUT/tokens.txt" >"$OUT/user-tokens.txt"
+    awk 'NR == FNR { tok[$1] = $2; next } { print $1, tok[$2], tok[$3] }' \
+        "$OUT/user-tokens.txt" "$OUT/chats.txt" >"$OUT/pairs.txt"
+    ORG_ID="$(stack_psql "$VAR" "$DB" -At -c "SELECT id FROM orgs WHERE name = 'Нагрузочный тест'")"
+    API_KEY="$(conf_get "$conf" api_key)"
+}
+
+machine_info() {
+    node -e '
+        const os = require("os");
+        const ws = require(process.argv[1] + "/node_modules/ws/package.json").version;
+        console.log(JSON.stringify({mode: "machine", cpu: os.cpus()[0].model, cores: os.cpus().length,
+            mem_gib: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version,
+            ws, date: new Date().toISOString(), quick: process.argv[2] === "1",
+            pg: process.argv[3], nofile: Number(process.argv[4])}));' \
+        "$BENCH" "$QUICK" "$(psql --version | awk '{ print $3 }')" "$(ulimit -Hn)" >>"$RES"
+}
+
+# ---- the run -----------------------------------------------------------------
+
+mkdir -p "$OUT" "$LOGS"
+: >"$RES"
+build
+install_peer
+machine_info
+LG=(--host 127.0.0.1 --src-ips 8)
+
+say "bench: ws peer"
+start_ws
+loadgen --mode idle "${LG[@]}" --port "$WS_PORT" --label ws --no-auth --no-subprotocol -n "$N" \
+    --pid "$SERVER_PID"
+start_ws
+loadgen --mode broadcast "${LG[@]}" --port "$WS_PORT" --label ws --no-auth --no-subprotocol \
+    -n "$SUBS"
+stop_server
+
+if [ "$WS_ONLY" -eq 0 ]; then
+    say "bench: hub"
+    stack_up
+    prepare_hub_data
+    start_hub
+    loadgen --mode idle "${LG[@]}" --port "$HUB_PORT" --label hub --tokens "$OUT/tokens.txt" \
+        -n "$N" --pid "$SERVER_PID"
+    start_hub
+    loadgen --mode broadcast "${LG[@]}" --port "$HUB_PORT" --label hub \
+        --tokens "$OUT/tokens.txt" -n "$SUBS" --api-key "$API_KEY" --org "$ORG_ID"
+    start_hub
+    loadgen --mode chat "${LG[@]}" --port "$HUB_PORT" --label hub --pairs "$OUT/pairs.txt" \
+        --chat-rate "$CHAT_RATE" --secs "$CHAT_SECS"
+    stop_server
+    say "bench: pgbase (bare INSERT + COMMIT on the same PostgreSQL)"
+    line="$("$BUILD/pgbase" --conninfo "host=127.0.0.1 port=$EPOS_PG_PORT user=postgres dbname=$DB" \
+        --rate "$CHAT_RATE" --count "$((CHAT_RATE * CHAT_SECS))" --warmup "$CHAT_RATE" \
+        2>>"$LOGS/pgbase.log")" || warn "pgbase exited non-zero"
+    say "  $line"
+    printf '%s\n' "$line" >>"$RES"
+fi
+
+if [ "$REPORT" -eq 1 ]; then
+    node "$BENCH/report.js" "$RES" >"$EPOS_ROOT/docs/BENCHMARKS.md.tmp"
+    mv "$EPOS_ROOT/docs/BENCHMARKS.md.tmp" "$EPOS_ROOT/docs/BENCHMARKS.md"
+    say "bench: wrote docs/BENCHMARKS.md"
+fi
