@@ -74,8 +74,11 @@ $$;
 -- epos_require_session(sid, uid) raises EP401 unless session sid belongs to
 -- uid, is neither revoked nor expired, and the user is not disabled. Every
 -- epos_api_* function calls it first: a token outlives its revoked session.
+-- VOLATILE on purpose: a query that calls it only for the check, such as
+--   SELECT f(v.uid) FROM (SELECT $2 AS uid, epos_require_session($1, $2)) v
+-- must not have the unused call planned away.
 CREATE FUNCTION epos_require_session(p_sid bigint, p_uid bigint) RETURNS void
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     PERFORM 1
        FROM sessions s JOIN users u ON u.id = s.user_id
