@@ -228,22 +228,29 @@ static void pool_fail_queue(pgq_pool *p)
     }
 }
 
+/* Drop the connection; hand back the query in flight and its last result. */
+static pgq_req *conn_drop(pgq_conn *c, PGresult **res)
+{
+    conn_close_poll(c);
+    PQfinish(c->pg); /* NULL-safe */
+    c->pg = NULL;
+    c->phase = PHASE_DOWN;
+    c->flight = FLIGHT_NONE;
+    pgq_req *q = c->req;
+    *res = c->res;
+    c->req = NULL;
+    c->res = NULL;
+    return q;
+}
+
 static void conn_fail(pgq_conn *c, const char *why)
 {
     pgq_pool *p = c->pool;
     c->fails++;
     conn_log(c, c->fails == 1 ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG, why,
              c->pg ? PQerrorMessage(c->pg) : "out of memory");
-    conn_close_poll(c);
-    if (c->pg)
-        PQfinish(c->pg);
-    c->pg = NULL;
-    c->phase = PHASE_DOWN;
-    c->flight = FLIGHT_NONE;
-    pgq_req *q = c->req;
-    PGresult *res = c->res;
-    c->req = NULL;
-    c->res = NULL;
+    PGresult *res;
+    pgq_req *q = conn_drop(c, &res);
     uv_timer_start(&c->timer, conn_on_timer, c->backoff_ms, 0);
     c->backoff_ms = c->backoff_ms * 2 > PGQ_BACKOFF_MAX_MS ? PGQ_BACKOFF_MAX_MS : c->backoff_ms * 2;
     int was_counted = c->counted;
@@ -690,17 +697,10 @@ static void conn_shutdown(pgq_conn *c)
 {
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, timer_on_close);
-    conn_close_poll(c);
-    if (c->pg)
-        PQfinish(c->pg);
-    c->pg = NULL;
-    c->phase = PHASE_DOWN;
-    c->flight = FLIGHT_NONE;
     c->counted = 0;
-    PQclear(c->res);
-    c->res = NULL;
-    pgq_req *q = c->req;
-    c->req = NULL;
+    PGresult *res;
+    pgq_req *q = conn_drop(c, &res);
+    PQclear(res);
     if (q)
         req_finish(q, NULL);
 }

@@ -27,8 +27,8 @@ typedef void rds_state_cb(int up, void *arg);
 rds *rds_create(uv_loop_t *loop, const char *host, int port, rds_message_cb *on_message,
                 rds_state_cb *on_state, void *arg);
 
-/* Send a command on the command connection (usable as soon as it is up,
- * even while the pub/sub one is down). cb may be NULL; when given it runs
+/* Send a command on the command connection (usable whenever that one is
+ * connected, even while rds_up() is 0 for the pub/sub one). cb may be NULL; when given it runs
  * exactly once, with reply NULL if the connection dropped or rds_close ran
  * first (never inside rds_command). Returns 0 when sent, -1 when the
  * connection is down or closing (cb does not run). */
