@@ -69,14 +69,22 @@ export function childEnv(extra = {}) {
 // ---- processes -----------------------------------------------------------------------
 
 const children = new Set();
-// A test that fails half-way must not leave servers behind.
-process.on("exit", () => {
+// A test that fails half-way, or a run that is interrupted, must not leave
+// servers behind.
+function killChildren() {
   for (const c of children) {
     try {
       c.kill("SIGKILL");
     } catch {}
   }
-});
+}
+process.on("exit", killChildren);
+for (const [sig, code] of [["SIGTERM", 143], ["SIGINT", 130]]) {
+  process.once(sig, () => {
+    killChildren();
+    process.exit(code);
+  });
+}
 
 /** A free TCP port on 127.0.0.1 (the kernel's pick; free at the time of the call). */
 export function freePort() {
