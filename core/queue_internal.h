@@ -45,6 +45,7 @@ struct queue {
     long long blk_id;    /* CLIENT ID of blk, -1 when unknown */
     int pending;         /* replies awaited on cmd (acks, retries, releases, ...) */
     int promoting;       /* a promotion script is outstanding */
+    uint64_t promote_hint; /* uv_now ms a retry made while promoting falls due, 0 none */
     int claiming;        /* claim scripts outstanding */
     uint64_t rnd;        /* xorshift state for jitter */
 

@@ -380,6 +380,14 @@ static void queue_on_promote(redisAsyncContext *c, void *r, void *privdata)
     } else if (reply && reply->type == REDIS_REPLY_ERROR) {
         log_warn("queue: promote: %s", reply->str);
     }
+    if (q->promote_hint) {
+        /* A retry scheduled after this script ran is not in its answer. */
+        uint64_t now = uv_now(q->loop);
+        uint64_t in = q->promote_hint > now ? q->promote_hint - now : 0;
+        if (in < next)
+            next = in;
+        q->promote_hint = 0;
+    }
     if (!q->stopping)
         uv_timer_start(&q->promote_timer, queue_promote_tick, next, 0);
     queue_cmd_reply_done(q);
@@ -401,10 +409,16 @@ void queue_promote_tick(uv_timer_t *t)
 
 void queue_promote_soon(queue *q, int64_t delay_ms)
 {
-    /* While a promotion is outstanding its reply schedules the next one. */
-    if (q->stopping || q->promoting || !q->started || q->nkinds == 0)
+    if (q->stopping || !q->started || q->nkinds == 0)
         return;
     uint64_t due = delay_ms > 0 ? (uint64_t)delay_ms : 0;
+    if (q->promoting) {
+        /* The outstanding promotion's reply schedules the next one. */
+        uint64_t at = uv_now(q->loop) + due;
+        if (!q->promote_hint || at < q->promote_hint)
+            q->promote_hint = at;
+        return;
+    }
     if (!uv_is_active((uv_handle_t *)&q->promote_timer) ||
         uv_timer_get_due_in(&q->promote_timer) > due)
         uv_timer_start(&q->promote_timer, queue_promote_tick, due, 0);

@@ -150,6 +150,7 @@ static void worker_on_deadline(uv_timer_t *t)
 static void worker_closed_redis(void *arg)
 {
     worker_t *w = arg;
+    w->redis = NULL;
     metrics_close(w->metrics);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
