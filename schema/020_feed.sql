@@ -1,0 +1,345 @@
+-- 020_feed.sql -- the feed: news and calendar events, who sees them, publishing them.
+--
+-- A news item (kind 'news') or calendar event (kind 'event') is for a whole
+-- org (one news_audience row with group_id NULL) or for chosen groups (one row
+-- per group). Publishing appends one event per audience topic — org:<id>, or
+-- group:<gid> per group — so the people subscribed to those topics get it
+-- live; the feed shows exactly the items of the topics a user is subscribed
+-- to (epos_user_topics), so live delivery and GET /api/feed never disagree.
+-- Refusals raise EP4xx with a Russian message (docs/ARCHITECTURE.md,
+-- "The API functions").
+
+-- A retried POST with the same client id "cid" finds the item it made.
+ALTER TABLE news ADD COLUMN cid text CHECK (cid IS NULL OR char_length(cid) BETWEEN 1 AND 64);
+CREATE UNIQUE INDEX news_author_cid_idx ON news (author_id, cid) WHERE cid IS NOT NULL;
+-- An author always sees what they published (GET /api/feed).
+CREATE INDEX news_author_idx ON news (author_id, id DESC);
+
+-- ---------------------------------------------------------------- reading
+
+-- epos_news_item(news, uid) -> the feed item as uid sees it:
+-- {id,kind,event_kind,title,body,event_date,org_id,group_ids,author:{id,name},
+--  require_ack,acked,created_at}. group_ids is [] for the whole org; acked is
+-- whether uid acknowledged it (false for a NULL uid: the item as published).
+-- NULL for an unknown item.
+CREATE FUNCTION epos_news_item(p_news bigint, p_uid bigint) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', n.id,
+        'kind', n.kind,
+        'event_kind', n.event_kind,
+        'title', n.title,
+        'body', n.body,
+        'event_date', to_char(n.event_date, 'YYYY-MM-DD'),
+        'org_id', n.org_id,
+        'group_ids', (SELECT coalesce(jsonb_agg(a.group_id ORDER BY a.group_id), '[]')
+                        FROM news_audience a
+                       WHERE a.news_id = n.id AND a.group_id IS NOT NULL),
+        'author', CASE WHEN u.id IS NULL THEN NULL
+                       ELSE jsonb_build_object('id', u.id, 'name', u.full_name) END,
+        'require_ack', n.require_ack,
+        'acked', p_uid IS NOT NULL
+                 AND EXISTS (SELECT 1 FROM news_acks k WHERE k.news_id = n.id AND k.user_id = p_uid),
+        'created_at', epos_ts(n.created_at))
+      FROM news n LEFT JOIN users u ON u.id = n.author_id
+     WHERE n.id = p_news
+$$;
+
+-- epos_feed_scope(uid) -> (orgs, groups): the org ids and group ids whose
+-- feed topics (org:<id>, group:<id>) the user is subscribed to. A parent:
+-- their children's orgs and groups; staff: the orgs where they have a role
+-- and their bound groups and classes; an admin: every group of their org.
+CREATE FUNCTION epos_feed_scope(p_uid bigint, OUT orgs bigint[], OUT groups bigint[])
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(substr(t, 5)::bigint) FILTER (WHERE t LIKE 'org:%'), '{}'),
+           coalesce(array_agg(substr(t, 7)::bigint) FILTER (WHERE t LIKE 'group:%'), '{}')
+      FROM epos_user_topics(p_uid) AS x(t)
+$$;
+
+-- epos_news_visible(news, uid) -> true when uid may see the item: it is for
+-- an org or a group in their feed scope, or they wrote it.
+CREATE FUNCTION epos_news_visible(p_news bigint, p_uid bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT 1
+          FROM news n, epos_feed_scope(p_uid) s
+         WHERE n.id = p_news
+           AND (n.author_id = p_uid
+                OR EXISTS (SELECT 1 FROM news_audience a
+                            WHERE a.news_id = n.id
+                              AND CASE WHEN a.group_id IS NULL THEN n.org_id = ANY (s.orgs)
+                                       ELSE a.group_id = ANY (s.groups) END)))
+$$;
+
+-- GET /api/feed?before=<id>&limit=<n> → {"items":[item…]} newest first: the
+-- items the caller may see (epos_news_visible) with id < before, at most
+-- limit (default 20, 1..100). EP400 when before or limit is not a number.
+CREATE FUNCTION epos_api_feed(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_before bigint := epos_arg_int(p_args, 'before', NULL);
+    v_limit  bigint := least(greatest(epos_arg_int(p_args, 'limit', 20), 1), 100);
+    v_top    bigint := coalesce(v_before, 9223372036854775807);
+    v_scope  record;
+    v_items  jsonb;
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    SELECT * INTO v_scope FROM epos_feed_scope(p_uid);
+    -- Three indexed ranges (group audience, whole-org items, own items), each
+    -- cut to the page before they are merged.
+    WITH ids AS (
+        (SELECT a.news_id AS id FROM news_audience a
+          WHERE a.group_id = ANY (v_scope.groups) AND a.news_id < v_top
+          ORDER BY a.news_id DESC LIMIT v_limit * greatest(cardinality(v_scope.groups), 1))
+        UNION
+        (SELECT n.id FROM news n
+          WHERE n.org_id = ANY (v_scope.orgs) AND n.id < v_top
+            AND EXISTS (SELECT 1 FROM news_audience a WHERE a.news_id = n.id AND a.group_id IS NULL)
+          ORDER BY n.id DESC LIMIT v_limit)
+        UNION
+        (SELECT n.id FROM news n WHERE n.author_id = p_uid AND n.id < v_top
+          ORDER BY n.id DESC LIMIT v_limit)
+    ), page AS (
+        SELECT id FROM ids ORDER BY id DESC LIMIT v_limit
+    )
+    SELECT coalesce(jsonb_agg(epos_news_item(page.id, p_uid) ORDER BY page.id DESC), '[]')
+      INTO v_items FROM page;
+    RETURN jsonb_build_object('status', 200, 'body', jsonb_build_object('items', v_items));
+END
+$$;
+
+-- ---------------------------------------------------------------- validating a post
+
+-- epos_news_text(value, field, min, max) -> the trimmed string; EP400 naming
+-- the field unless it is a JSON string of min..max characters once trimmed
+-- (a missing value counts as '' when min is 0).
+CREATE FUNCTION epos_news_text(p_val jsonb, p_field text, p_min int, p_max int) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v text;
+BEGIN
+    IF (p_val IS NULL OR jsonb_typeof(p_val) = 'null') AND p_min = 0 THEN
+        RETURN '';
+    END IF;
+    IF p_val IS NOT NULL AND jsonb_typeof(p_val) = 'string' THEN
+        v := btrim(p_val #>> '{}', E' \t\r\n\f\x0B');
+        IF char_length(v) BETWEEN p_min AND p_max THEN
+            RETURN v;
+        END IF;
+    END IF;
+    IF p_min = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400',
+            MESSAGE = format('Поле «%s» должно быть строкой не длиннее %s символов', p_field, p_max);
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'EP400',
+        MESSAGE = format('Поле «%s» должно быть строкой от %s до %s символов', p_field, p_min, p_max);
+END
+$$;
+
+-- epos_news_date(value, field) -> the date of a JSON string 'YYYY-MM-DD';
+-- EP400 naming the field for anything else, a calendar-impossible date
+-- such as 2026-02-30 included.
+CREATE FUNCTION epos_news_date(p_val jsonb, p_field text) RETURNS date
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v text;
+BEGIN
+    IF p_val IS NOT NULL AND jsonb_typeof(p_val) = 'string' THEN
+        v := p_val #>> '{}';
+        IF v ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN
+            BEGIN
+                -- make_date, unlike a ::date cast, never rolls an impossible
+                -- day over into the next month.
+                RETURN make_date(substr(v, 1, 4)::int, substr(v, 6, 2)::int, substr(v, 9, 2)::int);
+            EXCEPTION WHEN data_exception THEN
+                NULL;  -- fall through to the message naming the field
+            END;
+        END IF;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'EP400',
+        MESSAGE = format('Поле «%s» должно быть существующей датой в виде ГГГГ-ММ-ДД', p_field);
+END
+$$;
+
+-- epos_news_check_author(uid, org, groups) raises unless uid may post to the
+-- org (groups empty: the whole org) or to those groups of it:
+--   EP404 unknown org or group;  EP403 a group of another org;
+--   an admin of the org: the whole org or any of its groups;
+--   a class teacher: only their own classes, named in groups;
+--   anyone else: EP403.
+CREATE FUNCTION epos_news_check_author(p_uid bigint, p_org bigint, p_groups bigint[]) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_gid bigint;
+BEGIN
+    PERFORM 1 FROM orgs o WHERE o.id = p_org;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Организация не найдена';
+    END IF;
+    SELECT x INTO v_gid FROM unnest(p_groups) AS x
+     WHERE NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = x) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = format('Группа %s не найдена', v_gid);
+    END IF;
+    SELECT x INTO v_gid FROM unnest(p_groups) AS x
+     WHERE NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = x AND g.org_id = p_org) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP403',
+            MESSAGE = format('Группа %s не относится к этой организации', v_gid);
+    END IF;
+    IF EXISTS (SELECT 1 FROM staff_roles r WHERE r.user_id = p_uid AND r.org_id = p_org
+                                             AND r.role = 'admin') THEN
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM class_teachers ct JOIN groups g ON g.id = ct.group_id
+                    WHERE ct.user_id = p_uid AND g.org_id = p_org) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP403',
+            MESSAGE = 'Публиковать могут администратор организации и классный руководитель';
+    END IF;
+    IF cardinality(p_groups) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP403',
+            MESSAGE = 'Классный руководитель публикует только для своего класса: укажите его в «group_ids»';
+    END IF;
+    SELECT x INTO v_gid FROM unnest(p_groups) AS x
+     WHERE NOT EXISTS (SELECT 1 FROM class_teachers ct WHERE ct.group_id = x AND ct.user_id = p_uid)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP403',
+            MESSAGE = 'Классный руководитель публикует только для своего класса';
+    END IF;
+END
+$$;
+
+-- ---------------------------------------------------------------- publishing
+
+-- epos_news_replay(news, uid, kind) -> the API result of a retried post: 200
+-- {"item"} without frames; EP409 when the cid made an item of the other kind.
+CREATE FUNCTION epos_news_replay(p_news bigint, p_uid bigint, p_kind text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM 1 FROM news n WHERE n.id = p_news AND n.kind = p_kind;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP409', MESSAGE = 'Этот cid уже использован для другой публикации';
+    END IF;
+    RETURN jsonb_build_object('status', 200, 'body', jsonb_build_object('item', epos_news_item(p_news, p_uid)),
+                              'frames', '[]'::jsonb);
+END
+$$;
+
+-- epos_news_publish(uid, kind, body) -> the API result of POST /api/news
+-- (kind 'news') or POST /api/events (kind 'event'), body as documented in
+-- docs/PROTOCOL.md, "Feed". Validates every field (EP400 naming it), checks
+-- the author (epos_news_check_author), stores the item and its audience,
+-- appends one event — 'news' or 'calendar.event', data the item — per
+-- audience topic (org:<id>, or group:<gid> in id order), queues outbox
+-- 'news.email' {news_id} and audits; 201 {"item"} with the frames. A body
+-- with a "cid" (1..64 characters) this author already used returns that item
+-- with 200 and no frames (EP409 if it was of the other kind).
+CREATE FUNCTION epos_news_publish(p_uid bigint, p_kind text, p_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_org    bigint;
+    v_groups bigint[];
+    v_title  text;
+    v_text   text;
+    v_date   date;
+    v_ekind  text;
+    v_ack    boolean := false;
+    v_cid    text;
+    v_id     bigint;
+    v_item   jsonb;
+    v_topics text[];
+    v_topic  text;
+    v_frame  text;
+    v_frames jsonb := '[]';
+BEGIN
+    PERFORM epos_body_object(p_body);
+    IF p_body ? 'cid' AND jsonb_typeof(p_body -> 'cid') <> 'null' THEN
+        v_cid := epos_news_text(p_body -> 'cid', 'cid', 1, 64);
+        SELECT n.id INTO v_id FROM news n WHERE n.author_id = p_uid AND n.cid = v_cid;
+        IF FOUND THEN
+            RETURN epos_news_replay(v_id, p_uid, p_kind);
+        END IF;
+    END IF;
+    v_org := epos_json_id(p_body -> 'org_id', 'org_id');
+    IF v_org IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Укажите организацию в поле «org_id»';
+    END IF;
+    v_groups := ARRAY(SELECT x FROM unnest(epos_json_ids(p_body -> 'group_ids', 'group_ids')) AS x
+                      ORDER BY x);
+    v_title := epos_news_text(p_body -> 'title', 'title', 1, 200);
+    v_text := epos_news_text(p_body -> 'body', 'body', 0, 10000);
+    IF p_body ? 'require_ack' AND jsonb_typeof(p_body -> 'require_ack') <> 'null' THEN
+        IF jsonb_typeof(p_body -> 'require_ack') <> 'boolean' THEN
+            RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Поле «require_ack» должно быть true или false';
+        END IF;
+        v_ack := (p_body -> 'require_ack')::boolean;
+    END IF;
+    IF p_kind = 'event' THEN
+        v_date := epos_news_date(p_body -> 'event_date', 'event_date');
+        v_ekind := coalesce(p_body ->> 'event_kind', 'event');
+        IF jsonb_typeof(coalesce(p_body -> 'event_kind', '"event"')) NOT IN ('string', 'null')
+           OR v_ekind NOT IN ('event', 'test', 'holiday') THEN
+            RAISE EXCEPTION USING ERRCODE = 'EP400',
+                MESSAGE = 'Поле «event_kind» должно быть одним из: event, test, holiday';
+        END IF;
+    END IF;
+    PERFORM epos_news_check_author(p_uid, v_org, v_groups);
+
+    -- A concurrent retry with the same cid waits here for the first to commit.
+    INSERT INTO news AS n (org_id, author_id, kind, event_kind, title, body, event_date, require_ack, cid)
+    VALUES (v_org, p_uid, p_kind, v_ekind, v_title, v_text, v_date, v_ack, v_cid)
+    ON CONFLICT (author_id, cid) WHERE cid IS NOT NULL DO NOTHING
+    RETURNING n.id INTO v_id;
+    IF v_id IS NULL THEN
+        SELECT n.id INTO v_id FROM news n WHERE n.author_id = p_uid AND n.cid = v_cid;
+        RETURN epos_news_replay(v_id, p_uid, p_kind);
+    END IF;
+    IF cardinality(v_groups) = 0 THEN
+        INSERT INTO news_audience (news_id, group_id) VALUES (v_id, NULL);
+    ELSE
+        INSERT INTO news_audience (news_id, group_id) SELECT v_id, unnest(v_groups);
+    END IF;
+
+    v_item := epos_news_item(v_id, NULL);
+    -- Group topics in id order: writers lock topics in one order.
+    v_topics := CASE WHEN cardinality(v_groups) = 0 THEN ARRAY['org:' || v_org]
+                     ELSE ARRAY(SELECT 'group:' || x FROM unnest(v_groups) AS x ORDER BY x) END;
+    FOREACH v_topic IN ARRAY v_topics LOOP
+        SELECT a.frame INTO v_frame
+          FROM epos_event_append(v_topic, CASE p_kind WHEN 'news' THEN 'news' ELSE 'calendar.event' END,
+                                 v_item) a;
+        v_frames := v_frames || jsonb_build_object('topic', v_topic, 'frame', v_frame);
+    END LOOP;
+    INSERT INTO outbox (kind, payload) VALUES ('news.email', jsonb_build_object('news_id', v_id));
+    INSERT INTO audit_log (actor_id, action, object, detail)
+    VALUES (p_uid, CASE p_kind WHEN 'news' THEN 'news.create' ELSE 'event.create' END, 'news:' || v_id,
+            jsonb_build_object('org_id', v_org, 'group_ids', to_jsonb(v_groups)));
+    RETURN jsonb_build_object('status', 201, 'body', jsonb_build_object('item', v_item),
+                              'frames', v_frames);
+END
+$$;
+
+-- POST /api/news {"org_id","title","body"?,"group_ids"?,"require_ack"?,"cid"?}
+-- → 201 {"item"}: epos_news_publish of a news item.
+CREATE FUNCTION epos_api_news_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    RETURN epos_news_publish(p_uid, 'news', p_body);
+END
+$$;
+
+-- POST /api/events {"org_id","title","body"?,"event_date","event_kind"?,"group_ids"?,
+-- "require_ack"?,"cid"?} → 201 {"item"}: epos_news_publish of a calendar event
+-- (event_kind defaults to 'event').
+CREATE FUNCTION epos_api_events_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    RETURN epos_news_publish(p_uid, 'event', p_body);
+END
+$$;
