@@ -18,7 +18,7 @@
 #define PASSWORD_MAX 128
 
 /* A verify against this when the login is unknown keeps the timing the same. */
-static const char dummy_hash[] = "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o7TMR3S4gUgsAQhEbVfJ1A4SlhiFCbDC2";
+static const char dummy_hash[] = "$y$j9T$8iueDdR4j7/KyA1HmxdUX.$D1GW4zof4CyVyZRR2NES/NwJFn5dsOKXzBG6WWh7MuC";
 
 typedef struct login_req {
     uv_work_t work;
@@ -56,8 +56,7 @@ static void session_created(PGresult *res, void *arg)
     char token[256];
     json_error_t je;
     if (!pgq_ok(res) || PQntuples(res) != 1) {
-        const char *code, *msg;
-        http_reply_error(l->r, pg_error_map(res, &code, &msg), code, msg);
+        http_reply_pg_error(l->r, res);
         goto out;
     }
     int64_t sid = pgq_get_ll(res, 0, "sid", 0), exp = pgq_get_ll(res, 0, "expires_at", 0);
@@ -106,8 +105,7 @@ static void login_looked_up(PGresult *res, void *arg)
 {
     login_req *l = arg;
     if (!pgq_ok(res)) {
-        const char *code, *msg;
-        http_reply_error(l->r, pg_error_map(res, &code, &msg), code, msg);
+        http_reply_pg_error(l->r, res);
         login_req_free(l);
         return;
     }
@@ -179,8 +177,7 @@ static void password_stored(PGresult *res, void *arg)
 {
     login_req *l = arg;
     if (!pgq_ok(res)) {
-        const char *code, *msg;
-        http_reply_error(l->r, pg_error_map(res, &code, &msg), code, msg);
+        http_reply_pg_error(l->r, res);
     } else {
         http_reply_json(l->r, 200, json_pack("{s:b}", "ok", 1));
     }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 
 struct lws;
 
@@ -38,6 +39,8 @@ void http_req_unref(http_req *r);
 void http_reply(http_req *r, int status, const char *ctype, const char *body, size_t len);
 /* Answer with a JSON value; its reference is stolen. */
 void http_reply_json(http_req *r, int status, json_t *v);
+/* Answer a failed query with the status and error its SQLSTATE maps to. */
+void http_reply_pg_error(http_req *r, const PGresult *res);
 /* {"error":{"code","message"}} */
 void http_reply_error(http_req *r, int status, const char *code, const char *message);
 
@@ -48,5 +51,7 @@ void health_handle(http_req *r);
 /* api_login.c */
 void api_login(http_req *r, json_t *body);
 void api_password(http_req *r, json_t *body);
+/* api_credentials.c; id is the staff member's user id from the path */
+void api_credentials(http_req *r, json_t *body, long long id);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include "epos/log.h"
 #include "handlers.h"
+#include "http.h"
 
 static const struct {
     const char *sqlstate;
@@ -45,4 +46,11 @@ int pg_error_map(const PGresult *res, const char **code, const char **message)
     *code = "internal";
     *message = "Внутренняя ошибка сервера";
     return 500;
+}
+
+void http_reply_pg_error(http_req *r, const PGresult *res)
+{
+    const char *code, *message;
+    int status = pg_error_map(res, &code, &message);
+    http_reply_error(r, status, code, message);
 }

@@ -18,13 +18,23 @@ typedef struct route {
     int method;
     const char *pattern; /* '#' stands for one numeric path segment */
     const char *fn;      /* epos_api_<fn> */
-    void (*handler)(http_req *r, json_t *body); /* a C handler instead */
+    void (*handler)(http_req *r, json_t *body, long long id); /* a C handler instead */
     int auth;
 } route;
 
+static void route_login(http_req *r, json_t *body, long long id)
+{
+    api_login(r, body);
+}
+
+static void route_password(http_req *r, json_t *body, long long id)
+{
+    api_password(r, body);
+}
+
 static const route routes[] = {
-    {HTTP_POST, "/api/login", NULL, api_login, AUTH_NONE},
-    {HTTP_POST, "/api/password", NULL, api_password, AUTH_USER},
+    {HTTP_POST, "/api/login", NULL, route_login, AUTH_NONE},
+    {HTTP_POST, "/api/password", NULL, route_password, AUTH_USER},
     {HTTP_POST, "/api/logout", "logout", NULL, AUTH_USER},
     {HTTP_GET, "/api/me", "me", NULL, AUTH_USER},
     {HTTP_GET, "/api/contacts", "contacts", NULL, AUTH_USER},
@@ -50,7 +60,7 @@ static const route routes[] = {
     {HTTP_PUT, "/api/orgs/#/calendar/*", "org_calendar_put", NULL, AUTH_USER},
     {HTTP_GET, "/api/orgs/#/staff", "org_staff", NULL, AUTH_USER},
     {HTTP_PUT, "/api/groups/#/teachers", "group_teachers", NULL, AUTH_USER},
-    {HTTP_POST, "/api/staff/#/credentials", "staff_credentials", NULL, AUTH_USER},
+    {HTTP_POST, "/api/staff/#/credentials", NULL, api_credentials, AUTH_USER},
     {HTTP_POST, "/api/publish", "publish", NULL, AUTH_API_KEY},
 };
 
@@ -117,9 +127,7 @@ static void api_done(PGresult *res, void *arg)
 {
     http_req *r = arg;
     if (!pgq_ok(res)) {
-        const char *code, *msg;
-        int status = pg_error_map(res, &code, &msg);
-        http_reply_error(r, status, code, msg);
+        http_reply_pg_error(r, res);
         goto out;
     }
     json_error_t je;
@@ -228,7 +236,7 @@ void routes_dispatch(http_req *r)
     if (!route_authorized(r, hit) || route_body(r, &body) != 0)
         return;
     if (hit->handler)
-        hit->handler(r, body);
+        hit->handler(r, body, id);
     else
         api_call_sql(r, hit, id, body);
     json_decref(body);
