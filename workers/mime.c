@@ -1,6 +1,7 @@
 /* mime.c -- build RFC 5322 / MIME text mail (UTF-8, RFC 2047 headers, base64 body). */
 #include "workers/mime.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -368,11 +369,9 @@ static int put_body(mime_buf *b, const char *body)
     return 0;
 }
 
-static int put_headers(mime_buf *b, const mime_mail *m, const char *mid, size_t midlen)
+static int put_headers(mime_buf *b, const mime_mail *m, const char *date, const char *mid,
+                       size_t midlen)
 {
-    char date[40];
-    if (mime_format_date(m->date, date, sizeof(date)) < 0)
-        return -1;
     buf_puts(b, "Date: ");
     buf_puts(b, date);
     buf_puts(b, "\r\n");
@@ -395,15 +394,18 @@ static int put_headers(mime_buf *b, const mime_mail *m, const char *mid, size_t 
 char *mime_build(const mime_mail *m, size_t *len)
 {
     mime_buf b = {0};
+    char date[40];
     const char *mid;
     size_t midlen;
     if (!m || !mime_addr_valid(m->from_addr) || !mime_addr_valid(m->to_addr) ||
         message_id_span(m->message_id, &mid, &midlen) < 0 || (m->nheaders && !m->headers))
-        return NULL;
+        goto invalid;
     for (size_t i = 0; i < m->nheaders; i++)
         if (!header_name_ok(m->headers[i].name))
-            return NULL;
-    if (put_headers(&b, m, mid, midlen) < 0)
+            goto invalid;
+    if (mime_format_date(m->date, date, sizeof(date)) < 0)
+        goto invalid;
+    if (put_headers(&b, m, date, mid, midlen) < 0)
         goto fail;
     buf_puts(&b, "\r\n");
     if (put_body(&b, m->body) < 0 || b.err)
@@ -411,8 +413,12 @@ char *mime_build(const mime_mail *m, size_t *len)
     if (len)
         *len = b.len;
     return b.p;
+invalid:
+    errno = EINVAL;
+    return NULL;
 fail:
     free(b.p);
+    errno = ENOMEM;
     return NULL;
 }
 

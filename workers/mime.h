@@ -40,8 +40,8 @@ typedef struct mime_mail {
  * Content-Transfer-Encoding base64, Auto-Submitted, then the extra headers),
  * a blank line and the base64 body, every line ending in CRLF.
  * Returns a malloc'd NUL-terminated string (its length in *len when len is
- * not NULL), or NULL when an address, the Message-ID or an extra header name
- * is invalid, or on out of memory. */
+ * not NULL), or NULL with errno EINVAL when an address, the Message-ID or an
+ * extra header name is invalid, or ENOMEM. */
 char *mime_build(const mime_mail *m, size_t *len);
 
 /* Split "Name <addr>", "\"Name\" <addr>" or "addr" into a malloc'd display
