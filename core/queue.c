@@ -11,7 +11,7 @@
 void queue_opts_default(queue_opts *o)
 {
     memset(o, 0, sizeof(*o));
-    o->prefix = "epos:";
+    o->prefix = QUEUE_PREFIX;
     o->consumer = NULL;
     o->concurrency = 64;
     o->max_attempts = 8;
@@ -80,7 +80,7 @@ queue *queue_create(uv_loop_t *loop, rds *cmd, const char *host, int port,
         queue_opts_default(&q->o);
     queue_opts_sane(&q->o);
     if (!q->o.prefix)
-        q->o.prefix = "epos:";
+        q->o.prefix = QUEUE_PREFIX;
     if (!q->o.consumer) {
         gethostname(hostname, sizeof(hostname) - 1);
         snprintf(consumer, sizeof(consumer), "%s-%d", hostname, (int)getpid());

@@ -17,6 +17,8 @@ static const ctl_command ctl_commands[] = {
      "  eposctl user password --login L [--password P]\n"
      "  eposctl user list",
      "create a user, set a password (random when not given, printed), list users"},
+    {"queue", ctl_cmd_queue, "stats [--json] | dead [--limit N] [--json] | replay ID|--all",
+     "job streams (length, pending, lag), delayed and dead jobs; replay dead jobs"},
 };
 
 #define CTL_NCOMMANDS (sizeof(ctl_commands) / sizeof(ctl_commands[0]))

@@ -26,6 +26,7 @@
 #include "epos/rds.h"
 
 #define QUEUE_GROUP "workers"
+#define QUEUE_PREFIX "epos:" /* the default key prefix */
 
 typedef struct queue queue;
 typedef struct job job_t;
