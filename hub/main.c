@@ -163,7 +163,8 @@ int main(int argc, char **argv)
         return 1;
     }
     log_init("epos-hub", level);
-    lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+    const char *lwslog = getenv("EPOS_LWS_LOG"); /* a debugging aid: lws's own log mask */
+    lws_set_log_level(lwslog ? atoi(lwslog) : LLL_ERR | LLL_WARN, NULL);
     signal(SIGPIPE, SIG_IGN);
     the_hub = &h;
     h.loop = uv_default_loop();

@@ -48,6 +48,7 @@ typedef struct session {
     uint8_t state;
     uint8_t strikes;      /* rate-limit violations; too many closes */
     uint16_t close_code;  /* set: close at the next writeable */
+    uint8_t close_sent;   /* our close frame is out: hang up */
     int64_t uid, sid;
     uint64_t auth_deadline; /* loop ms */
     struct session *pend_prev, *pend_next; /* sessions awaiting auth, oldest first */

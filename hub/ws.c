@@ -11,6 +11,7 @@
 
 #define WS_WRITE_MAX (256 * 1024) /* bytes joined into one outgoing frame */
 #define WS_STRIKES_MAX 5          /* rate-limit violations before we hang up */
+#define WS_CLOSE_WAIT_S 3         /* for the client's close after ours */
 
 /* Per-connection data libwebsockets allocates: only a pointer, so a session
  * can outlive its connection while async replies for it are in flight. */
@@ -244,15 +245,34 @@ static int ws_receive(struct lws *wsi, session *s, const char *in, size_t len)
     return 0;
 }
 
+/* libwebsockets 4.1 on libuv drops the connection without the close frame
+ * when a callback returns -1 after lws_close_reason(), so the client would
+ * see 1006 instead of our code. Write the close frame ourselves and wait for
+ * the client's close (libwebsockets answers it and hangs up); hanging up at
+ * once would reset the connection over unread input and lose the frame. */
+static int ws_write_close(struct lws *wsi, session *s)
+{
+    unsigned char buf[LWS_PRE + 4];
+    if (s->close_sent)
+        return 0;
+    buf[LWS_PRE] = 0x88; /* FIN + close */
+    buf[LWS_PRE + 1] = 2;
+    buf[LWS_PRE + 2] = (unsigned char)(s->close_code >> 8);
+    buf[LWS_PRE + 3] = (unsigned char)(s->close_code & 0xff);
+    s->close_sent = 1;
+    if (lws_write(wsi, buf + LWS_PRE, 4, LWS_WRITE_RAW) < 4)
+        return -1;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, WS_CLOSE_WAIT_S);
+    return 0;
+}
+
 /* Join the queued frames, newline-separated, into one WebSocket message. */
 static int ws_writeable(struct lws *wsi, session *s)
 {
     static unsigned char *buf;
     static size_t bufcap;
-    if (s->close_code) {
-        lws_close_reason(wsi, (enum lws_close_status)s->close_code, NULL, 0);
-        return -1;
-    }
+    if (s->close_code)
+        return ws_write_close(wsi, s);
     size_t total = 0;
     qnode *n = s->qhead;
     for (; n && (total == 0 || total + n->f->len + 1 <= WS_WRITE_MAX); n = n->next)
