@@ -543,6 +543,13 @@ static void queue_stop_check(queue *q)
     for (queue_kind *qk = q->kinds; qk; qk = qk->next)
         if (qk->nacks)
             return; /* queue_flush sends them first */
+    if (!q->forgot && q->nkinds && q->started) {
+        /* We hold no job now: leave the consumer groups, then close. */
+        q->forgot = 1;
+        queue_forget_consumers(q, q->o.consumer);
+        if (q->pending > 0)
+            return;
+    }
     q->stopping = 2;
     if (q->blk) {
         q->handles++;

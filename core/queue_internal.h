@@ -10,6 +10,9 @@
 /* Acks of one kind's stream are batched up to this many per script call
  * (Lua's unpack() has a stack limit of a few thousand values). */
 #define QUEUE_ACK_BATCH 512
+/* Every this many claim ticks, forget consumers idle this long with no job. */
+#define QUEUE_FORGET_TICKS 60
+#define QUEUE_FORGET_IDLE_MS "3600000"
 
 typedef struct queue_kind {
     char *kind;
@@ -48,6 +51,8 @@ struct queue {
     uint64_t promote_hint; /* uv_now ms a retry made while promoting falls due, 0 none */
     int claiming;        /* claim scripts outstanding */
     uint64_t rnd;        /* xorshift state for jitter */
+    unsigned ticks;      /* claim ticks so far */
+    int forgot;          /* left the consumer groups at stop */
 
     uv_idle_t flush_idle;   /* flush acks and read again, once per loop turn */
     uv_timer_t claim_timer; /* claim idle jobs of others, refresh ours */
@@ -68,6 +73,7 @@ extern const char queue_lua_fail[];
 extern const char queue_lua_release[];
 extern const char queue_lua_claim[];
 extern const char queue_lua_promote[];
+extern const char queue_lua_forget[];
 
 /* queue_ops.c */
 job_t *queue_job_from_entry(queue *q, queue_kind *qk, const redisReply *entry, int deliveries);
@@ -78,6 +84,7 @@ int queue_send_release(queue *q, job_t *j);
 void queue_claim_tick(uv_timer_t *t);
 void queue_promote_tick(uv_timer_t *t);
 void queue_promote_soon(queue *q, int64_t delay_ms);
+void queue_forget_consumers(queue *q, const char *self);
 void queue_cmd_reply_done(queue *q);
 
 /* queue.c */

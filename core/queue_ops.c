@@ -106,6 +106,24 @@ const char queue_lua_promote[] =
     "if nxt[2] then return {#due, math.max(0, tonumber(nxt[2]) - now)} end\n"
     "return {#due, -1}\n";
 
+/* KEYS: stream. ARGV: group, idle ms, our name. Deletes consumers that
+ * hold no job and are idle that long (workers that died and whose jobs were
+ * claimed), and ourselves when we hold none, so the group does not collect a
+ * consumer per process ever started. */
+const char queue_lua_forget[] =
+    "local cs = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])\n"
+    "if type(cs) ~= 'table' or cs.err then return 0 end\n"
+    "local n = 0\n"
+    "for _, c in ipairs(cs) do\n"
+    "  local t = {}\n"
+    "  for i = 1, #c, 2 do t[c[i]] = c[i + 1] end\n"
+    "  if t.pending == 0 and (t.name == ARGV[3] or t.idle > tonumber(ARGV[2])) then\n"
+    "    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], t.name)\n"
+    "    n = n + 1\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
 int64_t queue_backoff_ms(const queue_opts *o, int attempt, double rnd)
 {
     int64_t d = o->backoff_base_ms > 0 ? o->backoff_base_ms : 1;
@@ -335,12 +353,23 @@ static void queue_refresh(queue *q, queue_kind *qk)
     }
 }
 
+void queue_forget_consumers(queue *q, const char *self)
+{
+    for (queue_kind *qk = q->kinds; qk; qk = qk->next) {
+        const char *argv[] = {"EVAL", queue_lua_forget, "1", qk->stream, QUEUE_GROUP,
+                              QUEUE_FORGET_IDLE_MS, self};
+        queue_send(q, queue_on_cmd_reply, 7, argv, NULL);
+    }
+}
+
 void queue_claim_tick(uv_timer_t *t)
 {
     queue *q = t->data;
     char idle[16], count[16];
     if (q->stopping || !rds_up(q->cmd))
         return;
+    if (++q->ticks % QUEUE_FORGET_TICKS == 0)
+        queue_forget_consumers(q, "");
     snprintf(idle, sizeof(idle), "%d", q->o.claim_idle_ms);
     for (queue_kind *qk = q->kinds; qk; qk = qk->next) {
         queue_refresh(q, qk);

@@ -290,6 +290,10 @@ static void test_enqueue_consume_ack(void **state)
     /* Acked and deleted: nothing left in the stream or pending. */
     assert_int_equal(cmd_int(&t, "XLEN %s", t.stream), 0);
     assert_int_equal(pending(&t), 0);
+    /* A clean stop leaves the consumer group: no consumer per process ever run. */
+    redisReply *r = cmd(&t, "XINFO CONSUMERS %s %s", t.stream, QUEUE_GROUP);
+    assert_int_equal(r->elements, 0);
+    freeReplyObject(r);
     teardown_keys(&t);
 }
 
