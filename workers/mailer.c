@@ -1,5 +1,5 @@
 /* mailer.c -- SMTP delivery (libesmtp) on a small pool of threads, results back on the loop. */
-#include "workers/mailer.h"
+#include "mailer.h"
 
 #include <errno.h>
 #include <pthread.h>

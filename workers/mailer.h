@@ -7,7 +7,7 @@
 #include <uv.h>
 
 #include "epos/config.h"
-#include "workers/mime.h"
+#include "mime.h"
 
 /* What became of a mail, as given to its done callback. */
 enum {

@@ -1,5 +1,5 @@
 /* mime.c -- build RFC 5322 / MIME text mail (UTF-8, RFC 2047 headers, base64 body). */
-#include "workers/mime.h"
+#include "mime.h"
 
 #include <errno.h>
 #include <stdint.h>
