@@ -62,7 +62,9 @@ export function openNewChat(pane, ctx) {
     clear(list);
     if (!contacts) return;
     const q = search.input.value.trim().toLowerCase();
-    const people = (contacts[category] || []).filter((p) => !q || (p.name || '').toLowerCase().includes(q));
+    /* A search looks through every category at once. */
+    const pool = q ? allContacts(contacts) : (contacts[category] || []);
+    const people = pool.filter((p) => !q || (p.name || '').toLowerCase().includes(q));
     if (!people.length) { list.appendChild(h('li', null, emptyNote('Никого не найдено.'))); return; }
     for (const p of people) {
       const btn = h('button', { type: 'button', class: 'btn', 'aria-label': `Написать: ${p.name}` }, 'Написать');

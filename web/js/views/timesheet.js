@@ -113,7 +113,7 @@ function board(ctx, g, org) {
     const btn = (status, label) => h('button', { type: 'button', class: `seg seg-${status}`,
       'aria-pressed': c.status === status ? 'true' : 'false', disabled: busy,
       'aria-label': `${c.name}: ${label.toLowerCase()}`, onclick: () => setMark(c, status) }, label);
-    const reason = c.reason || (notice && notice.reason);
+    const reason = c.reason;
     return h('li', { class: `ts-row ts-${c.status}`, dataset: { child: String(c.child_id) } },
       h('span', { class: 'ts-name', id: nameId }, c.name || ''),
       h('span', { class: 'ts-info' },
@@ -166,6 +166,8 @@ function board(ctx, g, org) {
       return;
     }
     st.notices.set(child, { id: d.id, reason: d.reason, lessons: d.lessons });
+    const c = st.ts && st.ts.children.find((x) => x.child_id === child);
+    if (c) { c.reason = d.reason; c.notice_id = d.id; }
     toast(`Уведомление об отсутствии сегодня: ${d.child_name || ''}`, 'info');
     render();
   }

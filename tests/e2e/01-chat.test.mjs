@@ -1,0 +1,70 @@
+// 01-chat: a parent and a teacher, each in their own browser, chat both ways live:
+// new chat from contacts, unread count, live delivery, read receipt, typing indicator.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, newPage, signIn, shot, family, servers, unique, PHONE } from "./lib/browser.mjs";
+
+let srv, browser, fam;
+
+before(async () => {
+  srv = await servers();
+  browser = await launch();
+  fam = await family(srv.base, 0);
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (srv) await srv.stop();
+});
+
+test("a parent and a teacher chat both ways live", async () => {
+  const parent = await newPage(browser, { viewport: PHONE });
+  const teacher = await newPage(browser);
+  await signIn(parent, srv.base, fam.parent);
+  await signIn(teacher, srv.base, fam.teacher);
+
+  // The teacher watches the chat list; the parent starts a chat from contacts.
+  await teacher.getByRole("link", { name: /^Сообщения/ }).click();
+  await teacher.locator("#chat-list").waitFor();
+  await parent.getByRole("link", { name: /^Сообщения/ }).click();
+  await parent.getByRole("link", { name: "Новый чат" }).click();
+  await parent.getByLabel("Поиск по имени").fill(fam.teacher.name);
+  await parent.getByRole("button", { name: `Написать: ${fam.teacher.name}` }).first().click();
+  await parent.getByLabel("Текст сообщения").waitFor();
+  await shot(parent, "chat-new-phone");
+
+  const hello = unique("Здравствуйте, это родитель");
+  await parent.getByLabel("Текст сообщения").fill(hello);
+  await parent.getByRole("button", { name: "Отправить" }).click();
+  const mine = parent.locator(".msg-mine", { hasText: hello });
+  await mine.locator(".msg-status").waitFor();
+  assert.equal(await parent.getByLabel("Текст сообщения").inputValue(), "", "the compose box is cleared after sending");
+
+  // The teacher's list shows the chat with an unread count and the last message, live.
+  const link = teacher.locator(".chat-link", { hasText: hello });
+  await link.locator(".badge").waitFor();
+  await shot(teacher, "chat-list-unread");
+  await link.click();
+  await teacher.locator(".msg-theirs", { hasText: hello }).waitFor();
+
+  // Read receipt reaches the parent once the teacher has the chat open.
+  await mine.locator(".msg-status", { hasText: "прочитано" }).waitFor();
+
+  // Typing indicator, then the reply arrives live on the parent's phone.
+  const reply = unique("Добрый день, это учитель");
+  await teacher.getByLabel("Текст сообщения").pressSequentially("Добрый", { delay: 20 });
+  await parent.locator(".typing", { hasText: "печатает" }).waitFor();
+  await teacher.getByLabel("Текст сообщения").fill(reply);
+  await teacher.getByLabel("Текст сообщения").press("Enter");
+  await parent.locator(".msg-theirs", { hasText: reply }).waitFor();
+  await teacher.locator(".msg-mine", { hasText: reply }).locator(".msg-status").waitFor();
+
+  assert.equal(await parent.locator(".msg", { hasText: hello }).count(), 1, "the parent's message shows once");
+  assert.equal(await teacher.locator(".msg", { hasText: reply }).count(), 1, "the reply shows once");
+  await shot(parent, "chat-view-phone");
+  await shot(teacher, "chat-view-desktop");
+  assert.deepEqual(parent.errors, []);
+  assert.deepEqual(teacher.errors, []);
+  await parent.context().close();
+  await teacher.context().close();
+});
