@@ -1,0 +1,573 @@
+-- 030_attendance.sql -- the daily timesheet: who may keep it, a day's marks, corrections, unexplained absences.
+--
+-- A group's day is one row of attendance_marks per child that is marked; a
+-- child without a row is "unmarked", and the day is complete when no child
+-- of the group is. Teachers bound to the group, its class teacher and the
+-- org's administrators keep it (epos_can_staff_group). Every change is an
+-- event on timesheet:<gid> (the group's staff), the day's completion an
+-- event on orgstaff:<org> (the administrators). Refusals raise EP4xx with a
+-- Russian message (docs/ARCHITECTURE.md, "The API functions").
+--
+-- Lock order of every function here and in 031-033: data rows first (marks
+-- in child order), then the event topics through epos_events_emit, which
+-- appends timesheet:* before user:* before orgstaff:*, each by id — so two
+-- writers never wait for each other's topics in opposite orders.
+
+-- An absence that had no parent notice was reported to the parents (once per
+-- child and day, however often the teacher changes the mark).
+CREATE TABLE unexplained_sent (
+    child_id bigint NOT NULL REFERENCES children(id) ON DELETE CASCADE,
+    day      date NOT NULL,
+    sent_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (child_id, day)
+);
+
+-- Children by guardian, for "my children's notices" and "this child's parents".
+CREATE INDEX IF NOT EXISTS guardians_user_idx ON guardians (user_id);
+CREATE INDEX IF NOT EXISTS teacher_groups_user_idx ON teacher_groups (user_id);
+
+-- ---------------------------------------------------------------- who may do what
+
+-- epos_is_admin(uid, org) -> true when uid (not disabled) administers org.
+CREATE FUNCTION epos_is_admin(p_uid bigint, p_org bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM staff_roles r JOIN users u ON u.id = r.user_id AND NOT u.disabled
+                    WHERE r.user_id = p_uid AND r.org_id = p_org AND r.role = 'admin')
+$$;
+
+-- epos_can_staff_group(uid, gid) -> true when uid keeps or oversees the
+-- group's timesheet: a teacher bound to it, its class teacher, or an
+-- administrator of its org. False for a disabled user or an unknown group.
+CREATE FUNCTION epos_can_staff_group(p_uid bigint, p_gid bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM users u WHERE u.id = p_uid AND NOT u.disabled)
+       AND (EXISTS (SELECT 1 FROM teacher_groups t WHERE t.user_id = p_uid AND t.group_id = p_gid)
+            OR EXISTS (SELECT 1 FROM class_teachers c WHERE c.user_id = p_uid AND c.group_id = p_gid)
+            OR EXISTS (SELECT 1 FROM groups g JOIN staff_roles r ON r.org_id = g.org_id
+                        WHERE g.id = p_gid AND r.user_id = p_uid AND r.role = 'admin'))
+$$;
+
+-- epos_is_guardian(uid, child) -> true when uid (not disabled) is a parent of the child.
+CREATE FUNCTION epos_is_guardian(p_uid bigint, p_child bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM guardians g JOIN users u ON u.id = g.user_id AND NOT u.disabled
+                    WHERE g.user_id = p_uid AND g.child_id = p_child)
+$$;
+
+-- epos_group_staff(gid) -> the users who keep the group's timesheet and are
+-- told about it: its bound teachers and its class teacher (not disabled).
+CREATE FUNCTION epos_group_staff(p_gid bigint) RETURNS SETOF bigint
+LANGUAGE sql STABLE AS $$
+    SELECT x.user_id
+      FROM (SELECT t.user_id FROM teacher_groups t WHERE t.group_id = p_gid
+            UNION
+            SELECT c.user_id FROM class_teachers c WHERE c.group_id = p_gid) x
+      JOIN users u ON u.id = x.user_id AND NOT u.disabled
+     ORDER BY 1
+$$;
+
+-- ---------------------------------------------------------------- dates
+
+-- epos_org_today(org, now) -> the date it is in the org's time zone at now
+-- (default: the transaction's now()). NULL for an unknown org.
+CREATE FUNCTION epos_org_today(p_org bigint, p_now timestamptz DEFAULT now()) RETURNS date
+LANGUAGE sql STABLE AS $$
+    SELECT (p_now AT TIME ZONE o.tz)::date FROM orgs o WHERE o.id = p_org
+$$;
+
+-- epos_is_workday(org, day) -> the org's calendar: an org_calendar row
+-- decides ('workday' is one, 'holiday' and 'vacation' are not); without one,
+-- Monday to Friday are workdays and weekends are days off.
+CREATE FUNCTION epos_is_workday(p_org bigint, p_day date) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT c.kind = 'workday' FROM org_calendar c
+                      WHERE c.org_id = p_org AND c.day = p_day),
+                    extract(isodow FROM p_day) < 6)
+$$;
+
+-- epos_parse_date(text, field) -> the date of a 'YYYY-MM-DD' string; NULL for
+-- NULL or ''. EP400 'Неверная дата …' naming the field for any other format
+-- or an impossible date such as 2026-02-30.
+CREATE FUNCTION epos_parse_date(p_text text, p_field text) RETURNS date
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v date;
+BEGIN
+    IF p_text IS NULL OR p_text = '' THEN
+        RETURN NULL;
+    END IF;
+    IF p_text ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN
+        BEGIN
+            v := to_date(p_text, 'YYYY-MM-DD');
+            -- to_date is lenient on some inputs; the round trip is not.
+            IF to_char(v, 'YYYY-MM-DD') = p_text THEN
+                RETURN v;
+            END IF;
+        EXCEPTION WHEN data_exception THEN
+            NULL;
+        END;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'EP400',
+        MESSAGE = format('Неверная дата в поле «%s»: ожидается ГГГГ-ММ-ДД', p_field);
+END
+$$;
+
+-- epos_body_date(body, field) -> the date in a JSON body's string field;
+-- NULL when missing or null; EP400 naming the field otherwise.
+CREATE FUNCTION epos_body_date(p_body jsonb, p_field text) RETURNS date
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_body -> p_field IS NULL OR jsonb_typeof(p_body -> p_field) = 'null' THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(p_body -> p_field) <> 'string' THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400',
+            MESSAGE = format('Неверная дата в поле «%s»: ожидается ГГГГ-ММ-ДД', p_field);
+    END IF;
+    RETURN epos_parse_date(p_body ->> p_field, p_field);
+END
+$$;
+
+-- epos_date_text(day) -> '22.11.2026', the date as mail bodies show it.
+CREATE FUNCTION epos_date_text(p_day date) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT to_char(p_day, 'DD.MM.YYYY')
+$$;
+
+-- ---------------------------------------------------------------- events and mail
+
+-- epos_events_emit(events) appends [{"topic","type","data"}…] with
+-- epos_event_append and returns their frames [{"topic","frame"}] — in the
+-- one lock order of the attendance functions: timesheet:* first, then
+-- user:*, then orgstaff:* (any other kind after them), each by id, events
+-- of one topic in the given order. NULL or [] appends nothing.
+CREATE FUNCTION epos_events_emit(p_events jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_frames jsonb := '[]';
+    r record;
+BEGIN
+    FOR r IN
+        SELECT e ->> 'topic' AS topic, e ->> 'type' AS type, e -> 'data' AS data
+          FROM jsonb_array_elements(coalesce(p_events, '[]')) WITH ORDINALITY AS x(e, n)
+         ORDER BY coalesce(array_position(ARRAY['timesheet', 'user', 'orgstaff'],
+                                          split_part(e ->> 'topic', ':', 1)), 9),
+                  split_part(e ->> 'topic', ':', 1),
+                  nullif(split_part(e ->> 'topic', ':', 2), '')::bigint,
+                  n
+    LOOP
+        v_frames := v_frames || jsonb_build_object(
+            'topic', r.topic,
+            'frame', (SELECT a.frame FROM epos_event_append(r.topic, r.type, r.data) a));
+    END LOOP;
+    RETURN v_frames;
+END
+$$;
+
+-- epos_event(topic, type, data) -> one item for epos_events_emit.
+CREATE FUNCTION epos_event(p_topic text, p_type text, p_data jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object('topic', p_topic, 'type', p_type, 'data', p_data)
+$$;
+
+-- epos_email_notify(user, kind, subject, body, message_id, urgent) queues
+-- one notification mail: an outbox row kind 'email.notify' with
+-- {user_id,kind,subject,body,message_id,urgent}. The mailer applies the
+-- user's preferences and quiet hours; message_id is deterministic, so a
+-- retried job never mails twice.
+CREATE FUNCTION epos_email_notify(p_user bigint, p_kind text, p_subject text, p_text text,
+                                  p_message_id text, p_urgent boolean DEFAULT false) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO outbox (kind, payload)
+    VALUES ('email.notify', jsonb_build_object('user_id', p_user, 'kind', p_kind,
+                                               'subject', p_subject, 'body', p_text,
+                                               'message_id', p_message_id, 'urgent', p_urgent))
+$$;
+
+-- ---------------------------------------------------------------- a group's day
+
+-- epos_group_day_stats(gid, day) -> (total, marked, absent): children
+-- enrolled in the group, those with a mark that day, those marked absent.
+CREATE FUNCTION epos_group_day_stats(p_gid bigint, p_day date,
+                                     OUT total int, OUT marked int, OUT absent int)
+LANGUAGE sql STABLE AS $$
+    SELECT count(*)::int, count(m.child_id)::int, count(*) FILTER (WHERE m.status = 'absent')::int
+      FROM enrolments e
+      LEFT JOIN attendance_marks m ON m.child_id = e.child_id AND m.day = p_day
+     WHERE e.group_id = p_gid
+$$;
+
+-- epos_timesheet_body(gid, day) -> the day's timesheet of a group, the body
+-- of GET and PUT /api/timesheet:
+-- {group_id,group_name,org_id,date,complete,deadline,tz,workday,
+--  children:[{child_id,name,status,source,reason,notice_id,lessons}]}
+-- sorted by name; status 'present'|'absent'|'unmarked', source
+-- 'teacher'|'parent'|null. NULL for an unknown group.
+CREATE FUNCTION epos_timesheet_body(p_gid bigint, p_day date) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    WITH kids AS (
+        SELECT c.id, c.full_name, m.status, m.source, m.reason, m.notice_id, m.lessons
+          FROM enrolments e
+          JOIN children c ON c.id = e.child_id
+          LEFT JOIN attendance_marks m ON m.child_id = c.id AND m.day = p_day
+         WHERE e.group_id = p_gid
+    )
+    SELECT jsonb_build_object(
+        'group_id', g.id, 'group_name', g.name, 'org_id', g.org_id,
+        'date', to_char(p_day, 'YYYY-MM-DD'),
+        'complete', NOT EXISTS (SELECT 1 FROM kids WHERE kids.status IS NULL),
+        'deadline', to_char(o.timesheet_deadline, 'HH24:MI'),
+        'tz', o.tz,
+        'workday', epos_is_workday(g.org_id, p_day),
+        'children', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                             'child_id', k.id, 'name', k.full_name,
+                             'status', coalesce(k.status, 'unmarked'),
+                             'source', k.source, 'reason', k.reason,
+                             'notice_id', k.notice_id, 'lessons', to_jsonb(k.lessons))
+                             ORDER BY k.full_name, k.id), '[]')
+                       FROM kids k))
+      FROM groups g JOIN orgs o ON o.id = g.org_id
+     WHERE g.id = p_gid
+$$;
+
+-- epos_timesheet_summary_event(gid, day) -> the 'timesheet.summary' event
+-- of orgstaff:<org> for one group and day:
+-- {org_id,date,group_id,name,total,marked,absent,complete}.
+CREATE FUNCTION epos_timesheet_summary_event(p_gid bigint, p_day date) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT epos_event('orgstaff:' || g.org_id, 'timesheet.summary', jsonb_build_object(
+               'org_id', g.org_id, 'date', to_char(p_day, 'YYYY-MM-DD'), 'group_id', g.id,
+               'name', g.name, 'total', s.total, 'marked', s.marked, 'absent', s.absent,
+               'complete', s.marked = s.total))
+      FROM groups g, epos_group_day_stats(g.id, p_day) s
+     WHERE g.id = p_gid
+$$;
+
+-- epos_timesheet_group(uid, gid) -> the group's org; EP404 for an unknown
+-- group, EP403 unless uid keeps or oversees its timesheet.
+CREATE FUNCTION epos_timesheet_group(p_uid bigint, p_gid bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_org bigint;
+BEGIN
+    SELECT g.org_id INTO v_org FROM groups g WHERE g.id = p_gid;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Группа не найдена';
+    END IF;
+    IF NOT epos_can_staff_group(p_uid, p_gid) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP403',
+            MESSAGE = 'Табель этой группы ведут назначенные ей педагоги и администрация';
+    END IF;
+    RETURN v_org;
+END
+$$;
+
+-- GET /api/timesheet?group_id=&date= → epos_timesheet_body; date defaults
+-- to today in the org's time zone. EP400 without group_id or with a bad
+-- date, EP404 unknown group, EP403 not its staff.
+CREATE FUNCTION epos_api_timesheet_get(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_gid bigint;
+    v_org bigint;
+    v_day date;
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    v_gid := epos_arg_int(p_args, 'group_id', NULL);
+    IF v_gid IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Не указана группа (group_id)';
+    END IF;
+    v_org := epos_timesheet_group(p_uid, v_gid);
+    v_day := coalesce(epos_parse_date(p_args ->> 'date', 'date'), epos_org_today(v_org));
+    RETURN jsonb_build_object('status', 200, 'body', epos_timesheet_body(v_gid, v_day));
+END
+$$;
+
+-- ---------------------------------------------------------------- marking
+
+-- epos_timesheet_parse_marks(marks) -> one row per mark of a PUT body's
+-- "marks": [{"child_id","status":"present"|"absent","reason"?}] (at most
+-- 1000). has_reason: the mark carries a "reason" (a string; blank clears
+-- it); without one an unchanged status keeps the stored reason. EP400
+-- naming what is wrong, or for a child listed twice.
+CREATE FUNCTION epos_timesheet_parse_marks(p_marks jsonb)
+RETURNS TABLE (child_id bigint, status text, reason text, has_reason boolean)
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_el   jsonb;
+    v_seen bigint[] := '{}';
+BEGIN
+    IF p_marks IS NULL OR jsonb_typeof(p_marks) <> 'array' OR jsonb_array_length(p_marks) > 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Поле «marks» должно быть списком отметок';
+    END IF;
+    FOR v_el IN SELECT x FROM jsonb_array_elements(p_marks) AS t(x) LOOP
+        IF jsonb_typeof(v_el) <> 'object' THEN
+            RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Каждая отметка должна быть объектом';
+        END IF;
+        child_id := epos_json_id(v_el -> 'child_id', 'child_id');
+        IF child_id IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'В отметке не указан ребёнок (child_id)';
+        END IF;
+        IF child_id = ANY (v_seen) THEN
+            RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Ребёнок указан в отметках дважды';
+        END IF;
+        v_seen := v_seen || child_id;
+        status := CASE WHEN jsonb_typeof(v_el -> 'status') = 'string' THEN v_el ->> 'status' END;
+        IF status IS NULL OR status NOT IN ('present', 'absent') THEN
+            RAISE EXCEPTION USING ERRCODE = 'EP400',
+                MESSAGE = 'Поле «status» должно быть «present» или «absent»';
+        END IF;
+        has_reason := jsonb_typeof(v_el -> 'reason') = 'string';
+        IF v_el -> 'reason' IS NOT NULL AND jsonb_typeof(v_el -> 'reason') NOT IN ('string', 'null') THEN
+            RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Поле «reason» должно быть строкой';
+        END IF;
+        reason := nullif(btrim(v_el ->> 'reason'), '');
+        IF char_length(reason) > 500 THEN
+            RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Причина длиннее 500 символов';
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+-- epos_unexplained_events(child, day, gid) -> the events telling the
+-- child's parents it was marked absent without a notice: 'absence.unexplained'
+-- {child_id,child_name,date,group_id,group_name} on user:<parent>, with one
+-- email.notify each. Once per child and day (unexplained_sent): [] after that.
+CREATE FUNCTION epos_unexplained_events(p_child bigint, p_day date, p_gid bigint) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_events jsonb := '[]';
+    v_data   jsonb;
+    r        record;
+BEGIN
+    INSERT INTO unexplained_sent (child_id, day) VALUES (p_child, p_day) ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN v_events;
+    END IF;
+    FOR r IN
+        SELECT gu.user_id, c.full_name AS child_name, g.name AS group_name
+          FROM guardians gu
+          JOIN users u ON u.id = gu.user_id AND NOT u.disabled
+          JOIN children c ON c.id = gu.child_id
+          JOIN groups g ON g.id = p_gid
+         WHERE gu.child_id = p_child
+         ORDER BY gu.user_id
+    LOOP
+        v_data := jsonb_build_object('child_id', p_child, 'child_name', r.child_name,
+                                     'date', to_char(p_day, 'YYYY-MM-DD'),
+                                     'group_id', p_gid, 'group_name', r.group_name);
+        v_events := v_events || epos_event('user:' || r.user_id, 'absence.unexplained', v_data);
+        PERFORM epos_email_notify(r.user_id, 'absence.unexplained',
+            format('%s: отсутствие без уведомления %s', r.child_name, epos_date_text(p_day)),
+            format(E'Здравствуйте!\n\n%s %s отмечен(а) в табеле «%s» как отсутствующий(ая), '
+                   'а уведомления об отсутствии от родителей нет.\n\n'
+                   'Если ребёнок отсутствует по уважительной причине, подайте уведомление '
+                   'в ЭПОС, раздел «Пропуски».\n',
+                   epos_date_text(p_day), r.child_name, r.group_name),
+            format('<absence.unexplained.%s.%s.%s@epos.local>', p_child, p_day, r.user_id));
+    END LOOP;
+    RETURN v_events;
+END
+$$;
+
+-- epos_notice_corrected_events(notice, day, by) -> the event and mail
+-- telling the parent who filed the notice that the teacher marked the child
+-- present on one of its days: 'absence.status' {absence_id,child_id,
+-- child_name,date,status:'corrected',by,text} on user:<parent>.
+CREATE FUNCTION epos_notice_corrected_events(p_notice bigint, p_day date, p_by bigint) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    r      record;
+    v_text text;
+BEGIN
+    SELECT n.id, n.parent_id, n.child_id, c.full_name AS child_name, g.kind
+      INTO r
+      FROM absence_notices n
+      JOIN children c ON c.id = n.child_id
+      LEFT JOIN enrolments e ON e.child_id = n.child_id
+      LEFT JOIN groups g ON g.id = e.group_id
+     WHERE n.id = p_notice;
+    v_text := CASE WHEN r.kind = 'class' THEN 'Учитель отметил, что ребёнок пришёл'
+                   ELSE 'Воспитатель отметил, что ребёнок пришёл' END;
+    PERFORM epos_email_notify(r.parent_id, 'absence.status',
+        format('%s: отмечен(а) присутствующим(ей) %s', r.child_name, epos_date_text(p_day)),
+        format(E'Здравствуйте!\n\nВы сообщали, что %s будет отсутствовать %s. %s.\n'
+               'Отметка в табеле исправлена.\n',
+               r.child_name, epos_date_text(p_day), v_text),
+        format('<absence.status.%s.%s.corrected.%s@epos.local>', r.id, p_day, r.parent_id));
+    RETURN jsonb_build_array(epos_event('user:' || r.parent_id, 'absence.status', jsonb_build_object(
+        'absence_id', r.id, 'child_id', r.child_id, 'child_name', r.child_name,
+        'date', to_char(p_day, 'YYYY-MM-DD'), 'status', 'corrected', 'by', p_by, 'text', v_text)));
+END
+$$;
+
+-- epos_timesheet_mark(uid, gid, day, child, status, reason, has_reason) ->
+-- the events of one teacher's mark, NULL when the mark is the stored one
+-- (nothing written). A changed mark becomes the teacher's (source 'teacher',
+-- marked_by); the previous one goes to audit_log as a correction. An absence
+-- keeps the active parent notice covering the day (explained); without one
+-- the parents are told (once). Present over a notice's day tells its parent.
+CREATE FUNCTION epos_timesheet_mark(p_uid bigint, p_gid bigint, p_day date, p_child bigint,
+                                    p_status text, p_reason text, p_has_reason boolean)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    m        attendance_marks%ROWTYPE;
+    v_found  boolean;
+    v_reason text;
+    v_notice bigint;
+    v_events jsonb;
+BEGIN
+    SELECT * INTO m FROM attendance_marks x WHERE x.child_id = p_child AND x.day = p_day FOR UPDATE;
+    v_found := FOUND;
+    v_reason := CASE WHEN p_has_reason THEN p_reason
+                     WHEN v_found AND m.status = p_status THEN m.reason END;
+    IF v_found AND m.status = p_status AND m.reason IS NOT DISTINCT FROM v_reason THEN
+        RETURN NULL;
+    END IF;
+    SELECT n.id INTO v_notice FROM absence_notices n
+     WHERE n.child_id = p_child AND n.status = 'active' AND p_day BETWEEN n.from_date AND n.to_date
+     ORDER BY n.id DESC LIMIT 1;
+
+    INSERT INTO attendance_marks AS a (child_id, day, group_id, status, source, reason, lessons,
+                                       notice_id, marked_by, updated_at)
+    VALUES (p_child, p_day, p_gid, p_status, 'teacher', v_reason,
+            CASE WHEN v_found AND m.status = p_status THEN m.lessons END,
+            CASE WHEN p_status = 'absent' THEN v_notice END, p_uid, now())
+    ON CONFLICT (child_id, day) DO UPDATE
+       SET group_id = EXCLUDED.group_id, status = EXCLUDED.status, source = 'teacher',
+           reason = EXCLUDED.reason, lessons = EXCLUDED.lessons, notice_id = EXCLUDED.notice_id,
+           marked_by = EXCLUDED.marked_by, updated_at = EXCLUDED.updated_at;
+    IF v_found THEN
+        INSERT INTO audit_log (actor_id, action, object, detail)
+        VALUES (p_uid, 'timesheet.correct', format('attendance:%s:%s', p_child, p_day),
+                jsonb_build_object('group_id', p_gid, 'date', to_char(p_day, 'YYYY-MM-DD'),
+                                   'child_id', p_child,
+                                   'before', jsonb_build_object('status', m.status, 'source', m.source,
+                                                                'reason', m.reason, 'notice_id', m.notice_id,
+                                                                'marked_by', m.marked_by),
+                                   'after', jsonb_build_object('status', p_status, 'reason', v_reason)));
+    END IF;
+
+    v_events := jsonb_build_array(epos_event('timesheet:' || p_gid, 'timesheet.mark', jsonb_build_object(
+        'group_id', p_gid, 'date', to_char(p_day, 'YYYY-MM-DD'), 'child_id', p_child,
+        'status', p_status, 'source', 'teacher', 'reason', v_reason, 'by', p_uid)));
+    IF p_status = 'absent' AND v_notice IS NULL AND NOT (v_found AND m.status = 'absent') THEN
+        v_events := v_events || epos_unexplained_events(p_child, p_day, p_gid);
+    ELSIF p_status = 'present' AND v_notice IS NOT NULL AND NOT (v_found AND m.status = 'present') THEN
+        v_events := v_events || epos_notice_corrected_events(v_notice, p_day, p_uid);
+    END IF;
+    RETURN v_events;
+END
+$$;
+
+-- PUT /api/timesheet {"group_id","date","marks":[{child_id,status,reason?}]}
+-- → the day's timesheet (as GET) and the events of what changed. date
+-- defaults to today in the org's time zone; it may be neither in the future
+-- nor more than 31 days ago. Idempotent: marks equal to the stored ones
+-- write and emit nothing. Per change 'timesheet.mark' on timesheet:<gid>;
+-- once per call with a change 'timesheet.summary' on orgstaff:<org>.
+-- EP400 bad body or date, EP404 unknown group, EP403 not its staff or a
+-- child not enrolled in it.
+CREATE FUNCTION epos_api_timesheet_put(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_gid    bigint;
+    v_org    bigint;
+    v_today  date;
+    v_day    date;
+    v_events jsonb := '[]';
+    v_ev     jsonb;
+    r        record;
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    PERFORM epos_body_object(p_body);
+    v_gid := epos_json_id(p_body -> 'group_id', 'group_id');
+    IF v_gid IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Не указана группа (group_id)';
+    END IF;
+    v_org := epos_timesheet_group(p_uid, v_gid);
+    v_today := epos_org_today(v_org);
+    v_day := coalesce(epos_body_date(p_body, 'date'), v_today);
+    IF v_day > v_today THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Нельзя отметить посещаемость за будущий день';
+    END IF;
+    IF v_day < v_today - 31 THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Табель старше 31 дня изменить нельзя';
+    END IF;
+    -- Child order: two writers of overlapping marks lock them in one order. A
+    -- refusal half-way rolls back the marks written before it.
+    FOR r IN SELECT * FROM epos_timesheet_parse_marks(p_body -> 'marks') x ORDER BY x.child_id LOOP
+        PERFORM 1 FROM enrolments e WHERE e.child_id = r.child_id AND e.group_id = v_gid;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'EP403', MESSAGE = 'Ребёнок не из этой группы';
+        END IF;
+        v_ev := epos_timesheet_mark(p_uid, v_gid, v_day, r.child_id, r.status, r.reason, r.has_reason);
+        IF v_ev IS NOT NULL THEN
+            v_events := v_events || v_ev;
+        END IF;
+    END LOOP;
+    IF v_events <> '[]' THEN
+        v_events := v_events || epos_timesheet_summary_event(v_gid, v_day);
+    END IF;
+    RETURN jsonb_build_object('status', 200, 'body', epos_timesheet_body(v_gid, v_day),
+                              'frames', epos_events_emit(v_events));
+END
+$$;
+
+-- ---------------------------------------------------------------- the org's day
+
+-- GET /api/timesheet/summary?org_id=&date= → {org_id,date,workday,deadline,tz,
+-- groups:[{group_id,name,kind,total,marked,absent,complete}]} sorted by
+-- name, every group of the org; date defaults to today in the org's time
+-- zone. Administrators of the org only (EP403); EP404 unknown org.
+CREATE FUNCTION epos_api_timesheet_summary(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb,
+                                           p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_org  bigint;
+    v_day  date;
+    v_body jsonb;
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    v_org := epos_arg_int(p_args, 'org_id', NULL);
+    IF v_org IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Не указана организация (org_id)';
+    END IF;
+    PERFORM 1 FROM orgs o WHERE o.id = v_org;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Организация не найдена';
+    END IF;
+    IF NOT epos_is_admin(p_uid, v_org) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP403', MESSAGE = 'Сводка табелей доступна администрации организации';
+    END IF;
+    v_day := coalesce(epos_parse_date(p_args ->> 'date', 'date'), epos_org_today(v_org));
+    WITH st AS (
+        SELECT g.id, g.name, g.kind,
+               count(e.child_id)::int AS total,
+               count(m.child_id)::int AS marked,
+               (count(*) FILTER (WHERE m.status = 'absent'))::int AS absent
+          FROM groups g
+          LEFT JOIN enrolments e ON e.group_id = g.id
+          LEFT JOIN attendance_marks m ON m.child_id = e.child_id AND m.day = v_day
+         WHERE g.org_id = v_org
+         GROUP BY g.id
+    )
+    SELECT jsonb_build_object(
+               'org_id', o.id, 'date', to_char(v_day, 'YYYY-MM-DD'),
+               'workday', epos_is_workday(o.id, v_day),
+               'deadline', to_char(o.timesheet_deadline, 'HH24:MI'), 'tz', o.tz,
+               'groups', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                  'group_id', st.id, 'name', st.name, 'kind', st.kind,
+                                  'total', st.total, 'marked', st.marked, 'absent', st.absent,
+                                  'complete', st.marked = st.total) ORDER BY st.name, st.id), '[]')
+                            FROM st))
+      INTO v_body
+      FROM orgs o WHERE o.id = v_org;
+    RETURN jsonb_build_object('status', 200, 'body', v_body);
+END
+$$;
