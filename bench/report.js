@@ -56,7 +56,9 @@ const rows = [
     num(singleHub, 1), num(singleWs, 1), singleR ? singleR.toFixed(2) + '×' : '—', '≤ 0.6× ws',
     verdict(singleR === undefined ? undefined : singleR <= 0.6 && complete(bc.hub))],
   [`chat send → delivered to the other member, persisted, at ${int(chat && chat.rate)} msg/s: p99 (ms)`,
-    num(chatP99, 2) + note(chat), `bare INSERT+COMMIT p99: ${num(pgP99, 2)}`,
+    num(chatP99, 2) + note(chat) + (chat && chat.delivered < chat.sent
+      ? ` — ${int(chat.delivered)} of ${int(chat.sent)} delivered` : ''),
+    `bare INSERT+COMMIT p99: ${num(pgP99, 2)}`,
     chatR ? chatR.toFixed(2) + '×' : '—', '≤ 10 ms and ≤ 3× INSERT+COMMIT',
     verdict(chatR === undefined ? undefined : chatP99 <= 10 && chatR <= 3 &&
       chat.delivered === chat.sent)],
@@ -76,7 +78,11 @@ p('This file is written by `bench/run-hub.sh`; edit `bench/report.js`, not the f
 p();
 p(`Run of ${m.date || '—'} on ${m.cpu || '—'}, ${m.cores || '—'} cores, ${m.mem_gib || '—'} GiB,`);
 p(`Linux ${m.kernel || '—'}; Node ${m.node || '—'} with ws ${m.ws || '—'}; PostgreSQL ${m.pg || '—'};`);
-p(`descriptor limit ${m.nofile || '—'} per process. Server and load generator share the machine.`);
+p(`descriptor limit ${m.nofile || '—'} per process. Server and load generator share the machine`);
+const mEnd = find('machine-end') || {};
+const la = (v) => (v ? v.join(' / ') : '—');
+p(`(load average 1/5/15 min at the start ${la(m.loadavg)}, at the end ${la(mEnd.loadavg)}: other`);
+p('work on a shared machine shows here, and in the absolute figures, more than in the ratios).');
 if (m.quick) {
   p();
   p('**This is a `--quick` run (small counts): it checks the pipeline, not the targets.**');
@@ -110,6 +116,11 @@ if (idle.ws || idle.hub) {
     p(`| ${t}${r.auth ? ' (authenticated)' : ''} | ${int(r.ready)} | ${num(r.connect_s, 2)} | ` +
       `${int(r.rss_before_kib)} | ${int(r.rss_after_kib)} | ${int(r.rss_per_conn_bytes)} B |`);
   }
+  p();
+}
+const pgs = find('pg-settings');
+if (pgs) {
+  p(`PostgreSQL of the run: fsync = ${pgs.fsync}, synchronous_commit = ${pgs.synchronous_commit}.`);
   p();
 }
 if (chat || pg) {

@@ -9,10 +9,12 @@
 # It builds loadgen, pgbase, mktokens, epos-hub and eposctl (RelWithDebInfo, in
 # build-bench/ or $EPOS_BUILD_DIR), installs the ws peer (npm ci --prefix
 # bench) when missing, and brings up a private PostgreSQL and Redis under
-# bench/out/var with scripts/stack (ports 47432/47379). Each measurement gets
-# a freshly started server: the ws peer on 127.0.0.1:47081, the hub on
-# 127.0.0.1:47080. Only loopback addresses are used. Everything it started is
-# stopped on exit.
+# bench/out/var with scripts/stack (ports 29432/29379). Each measurement gets
+# a freshly started server: the ws peer on 127.0.0.1:29081, the hub on
+# 127.0.0.1:29080 (EPOS_BENCH_{WS,HUB,PG,REDIS}_PORT override each). Only
+# loopback addresses are used. The ports lie below the ephemeral range
+# (32768-60999), where the load generator's own connections cannot take them.
+# Everything it started is stopped on exit.
 #
 # Counts: EPOS_BENCH_N idle connections (15000), EPOS_BENCH_SUBS broadcast
 # subscribers (10000), EPOS_BENCH_PAIRS chat pairs (500), EPOS_BENCH_CHAT_RATE
@@ -38,11 +40,11 @@ VAR="$OUT/var"
 RES="$OUT/results.jsonl"
 LOGS="$OUT/log"
 BUILD="${EPOS_BUILD_DIR:-$EPOS_ROOT/build-bench}"
-WS_PORT="${EPOS_BENCH_WS_PORT:-47081}"
-HUB_PORT="${EPOS_BENCH_HUB_PORT:-47080}"
-export EPOS_PG_PORT="${EPOS_BENCH_PG_PORT:-47432}"
-export EPOS_REDIS_PORT="${EPOS_BENCH_REDIS_PORT:-47379}"
-export EPOS_SMTP_PORT="${EPOS_BENCH_SMTP_PORT:-47525}"
+WS_PORT="${EPOS_BENCH_WS_PORT:-29081}"
+HUB_PORT="${EPOS_BENCH_HUB_PORT:-29080}"
+export EPOS_PG_PORT="${EPOS_BENCH_PG_PORT:-29432}"
+export EPOS_REDIS_PORT="${EPOS_BENCH_REDIS_PORT:-29379}"
+export EPOS_SMTP_PORT="${EPOS_BENCH_SMTP_PORT:-29525}"
 DB=epos_bench
 N="${EPOS_BENCH_N:-15000}"
 SUBS="${EPOS_BENCH_SUBS:-10000}"
@@ -83,6 +85,7 @@ trap 'exit 130' INT TERM
 
 start_ws() {
     stop_server
+    tcp_open "$WS_PORT" && die "port $WS_PORT is taken; set EPOS_BENCH_WS_PORT"
     node "$BENCH/ws-peer.js" "$WS_PORT" >>"$LOGS/ws-peer.log" 2>&1 &
     SERVER_PID=$!
     wait_until tcp_open "$WS_PORT" || die "the ws peer did not start (see $LOGS/ws-peer.log)"
@@ -92,6 +95,7 @@ hub_ready() { curl -sf "http://127.0.0.1:$HUB_PORT/readyz" >/dev/null; }
 
 start_hub() {
     stop_server
+    tcp_open "$HUB_PORT" && die "port $HUB_PORT is taken; set EPOS_BENCH_HUB_PORT"
     EPOS_PORT="$HUB_PORT" EPOS_LOG_LEVEL=warn EPOS_INSTANCE=bench-hub \
         "$BUILD/epos-hub" --config "$VAR/epos.conf" >>"$LOGS/hub.log" 2>&1 &
     SERVER_PID=$!
@@ -169,6 +173,7 @@ machine_info() {
         console.log(JSON.stringify({mode: "machine", cpu: os.cpus()[0].model, cores: os.cpus().length,
             mem_gib: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version,
             ws, date: new Date().toISOString(), quick: process.argv[2] === "1",
+            loadavg: os.loadavg().map((x) => Number(x.toFixed(2))),
             pg: process.argv[3], nofile: Number(process.argv[4])}));' \
         "$BENCH" "$QUICK" "$(psql --version | awk '{ print $3 }')" "$(ulimit -Hn)" >>"$RES"
 }
@@ -212,6 +217,8 @@ if [ "$WS_ONLY" -eq 0 ]; then
     say "  $line"
     printf '%s\n' "$line" >>"$RES"
 fi
+
+printf '{"mode":"machine-end","loadavg":[%s]}\n' "$(cut -d ' ' -f 1-3 /proc/loadavg | tr ' ' ,)" >>"$RES"
 
 if [ "$REPORT" -eq 1 ]; then
     node "$BENCH/report.js" "$RES" >"$EPOS_ROOT/docs/BENCHMARKS.md.tmp"
