@@ -67,8 +67,10 @@ static struct lws_context *hub_lws_create(hub *h)
     protocols[1] = ws_protocol;
     foreign[0] = h->loop;
     memset(&info, 0, sizeof(info));
+    /* No LWS_SERVER_OPTION_VALIDATE_UTF8: it closes the connection (1007);
+     * ws.c answers invalid UTF-8 with a bad_request error and keeps it open. */
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE |
-                   LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+                   LWS_SERVER_OPTION_DISABLE_IPV6;
     info.foreign_loops = foreign;
     info.port = h->cfg.port;
     info.iface = h->cfg.listen_host;
