@@ -162,6 +162,24 @@ BEGIN
 END
 $$;
 
+-- epos_require_targets(org, groups) raises EP404 naming the org (when not
+-- NULL) or the first of the groups that does not exist.
+CREATE FUNCTION epos_require_targets(p_org bigint, p_groups bigint[]) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_gid bigint;
+BEGIN
+    IF p_org IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orgs o WHERE o.id = p_org) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = format('Организация %s не найдена', p_org);
+    END IF;
+    SELECT x INTO v_gid FROM unnest(p_groups) AS x
+     WHERE NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = x) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = format('Группа %s не найдена', v_gid);
+    END IF;
+END
+$$;
+
 -- epos_news_check_author(uid, org, groups) raises unless uid may post to the
 -- org (groups empty: the whole org) or to those groups of it:
 --   EP404 unknown org or group;  EP403 a group of another org;
@@ -173,15 +191,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_gid bigint;
 BEGIN
-    PERFORM 1 FROM orgs o WHERE o.id = p_org;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Организация не найдена';
-    END IF;
-    SELECT x INTO v_gid FROM unnest(p_groups) AS x
-     WHERE NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = x) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = format('Группа %s не найдена', v_gid);
-    END IF;
+    PERFORM epos_require_targets(p_org, p_groups);
     SELECT x INTO v_gid FROM unnest(p_groups) AS x
      WHERE NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = x AND g.org_id = p_org) LIMIT 1;
     IF FOUND THEN

@@ -51,14 +51,7 @@ BEGIN
     IF FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = format('Пользователь %s не найден', v_bad);
     END IF;
-    SELECT x INTO v_bad FROM unnest(v_groups) AS x
-     WHERE NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = x) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = format('Группа %s не найдена', v_bad);
-    END IF;
-    IF v_org IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orgs o WHERE o.id = v_org) THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = format('Организация %s не найдена', v_org);
-    END IF;
+    PERFORM epos_require_targets(v_org, v_groups);
 
     v_topics := ARRAY(SELECT 'user:' || x FROM unnest(v_users) AS x ORDER BY x)
              || ARRAY(SELECT 'group:' || x FROM unnest(v_groups) AS x ORDER BY x)
