@@ -237,97 +237,113 @@ BEGIN
 END
 $$;
 
--- epos_news_publish(uid, kind, body) -> the API result of POST /api/news
--- (kind 'news') or POST /api/events (kind 'event'), body as documented in
--- docs/PROTOCOL.md, "Feed". Validates every field (EP400 naming it), checks
--- the author (epos_news_check_author), stores the item and its audience,
--- appends one event — 'news' or 'calendar.event', data the item — per
--- audience topic (org:<id>, or group:<gid> in id order), queues outbox
--- 'news.email' {news_id} and audits; 201 {"item"} with the frames. A body
--- with a "cid" (1..64 characters) this author already used returns that item
--- with 200 and no frames (EP409 if it was of the other kind).
-CREATE FUNCTION epos_news_publish(p_uid bigint, p_kind text, p_body jsonb) RETURNS jsonb
+-- epos_news_parse(kind, body) -> the fields of a POST /api/news (kind 'news')
+-- or /api/events (kind 'event') body, validated: EP400 naming the first bad
+-- field. group_ids distinct and sorted ('{}': the whole org); body '' when
+-- absent; for an event, event_date required and event_kind 'event' unless given.
+CREATE FUNCTION epos_news_parse(p_kind text, p_body jsonb,
+                                OUT org_id bigint, OUT group_ids bigint[], OUT title text,
+                                OUT body text, OUT event_date date, OUT event_kind text,
+                                OUT require_ack boolean)
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_ack jsonb := p_body -> 'require_ack';
+    v_ek  jsonb := p_body -> 'event_kind';
+BEGIN
+    org_id := epos_json_id(p_body -> 'org_id', 'org_id');
+    IF org_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Укажите организацию в поле «org_id»';
+    END IF;
+    group_ids := ARRAY(SELECT x FROM unnest(epos_json_ids(p_body -> 'group_ids', 'group_ids')) AS x
+                       ORDER BY x);
+    title := epos_news_text(p_body -> 'title', 'title', 1, 200);
+    body := epos_news_text(p_body -> 'body', 'body', 0, 10000);
+    IF v_ack IS NOT NULL AND jsonb_typeof(v_ack) NOT IN ('boolean', 'null') THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Поле «require_ack» должно быть true или false';
+    END IF;
+    require_ack := CASE WHEN jsonb_typeof(v_ack) = 'boolean' THEN v_ack::boolean ELSE false END;
+    IF p_kind = 'event' THEN
+        event_date := epos_news_date(p_body -> 'event_date', 'event_date');
+        event_kind := CASE WHEN v_ek IS NULL OR jsonb_typeof(v_ek) = 'null' THEN 'event'
+                           WHEN jsonb_typeof(v_ek) = 'string' THEN v_ek #>> '{}' END;
+        IF event_kind IS NULL OR event_kind NOT IN ('event', 'test', 'holiday') THEN
+            RAISE EXCEPTION USING ERRCODE = 'EP400',
+                MESSAGE = 'Поле «event_kind» должно быть одним из: event, test, holiday';
+        END IF;
+    END IF;
+END
+$$;
+
+-- epos_news_events(news) -> [{"topic","frame"}]: appends the item's event —
+-- 'news' or 'calendar.event', data the item as published — on each audience
+-- topic: org:<id> for a whole-org item, else group:<gid> in id order (writers
+-- lock topics in one order).
+CREATE FUNCTION epos_news_events(p_news bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_org    bigint;
-    v_groups bigint[];
-    v_title  text;
-    v_text   text;
-    v_date   date;
-    v_ekind  text;
-    v_ack    boolean := false;
-    v_cid    text;
-    v_id     bigint;
-    v_item   jsonb;
+    v_item   jsonb := epos_news_item(p_news, NULL);
+    v_type   text := CASE v_item ->> 'kind' WHEN 'news' THEN 'news' ELSE 'calendar.event' END;
     v_topics text[];
     v_topic  text;
     v_frame  text;
     v_frames jsonb := '[]';
 BEGIN
+    v_topics := CASE WHEN jsonb_array_length(v_item -> 'group_ids') = 0
+                     THEN ARRAY['org:' || (v_item ->> 'org_id')]
+                     ELSE ARRAY(SELECT 'group:' || g FROM jsonb_array_elements_text(v_item -> 'group_ids') AS g
+                                 ORDER BY g::bigint) END;
+    FOREACH v_topic IN ARRAY v_topics LOOP
+        SELECT a.frame INTO v_frame FROM epos_event_append(v_topic, v_type, v_item) a;
+        v_frames := v_frames || jsonb_build_object('topic', v_topic, 'frame', v_frame);
+    END LOOP;
+    RETURN v_frames;
+END
+$$;
+
+-- epos_news_publish(uid, kind, body) -> the API result of POST /api/news
+-- (kind 'news') or POST /api/events (kind 'event'), body as documented in
+-- docs/PROTOCOL.md, "Feed": validates it (epos_news_parse), checks the
+-- author (epos_news_check_author), stores the item and its audience, appends
+-- its events (epos_news_events), queues outbox 'news.email' {news_id} and
+-- audits; 201 {"item"} with the frames. A body with a "cid" (1..64
+-- characters) this author already used returns that item with 200 and no
+-- frames (EP409 if it was of the other kind).
+CREATE FUNCTION epos_news_publish(p_uid bigint, p_kind text, p_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    f      record;
+    v_cid  text;
+    v_id   bigint;
+BEGIN
     PERFORM epos_body_object(p_body);
-    IF p_body ? 'cid' AND jsonb_typeof(p_body -> 'cid') <> 'null' THEN
+    IF jsonb_typeof(p_body -> 'cid') IS DISTINCT FROM 'null' AND p_body ? 'cid' THEN
         v_cid := epos_news_text(p_body -> 'cid', 'cid', 1, 64);
         SELECT n.id INTO v_id FROM news n WHERE n.author_id = p_uid AND n.cid = v_cid;
         IF FOUND THEN
             RETURN epos_news_replay(v_id, p_uid, p_kind);
         END IF;
     END IF;
-    v_org := epos_json_id(p_body -> 'org_id', 'org_id');
-    IF v_org IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Укажите организацию в поле «org_id»';
-    END IF;
-    v_groups := ARRAY(SELECT x FROM unnest(epos_json_ids(p_body -> 'group_ids', 'group_ids')) AS x
-                      ORDER BY x);
-    v_title := epos_news_text(p_body -> 'title', 'title', 1, 200);
-    v_text := epos_news_text(p_body -> 'body', 'body', 0, 10000);
-    IF p_body ? 'require_ack' AND jsonb_typeof(p_body -> 'require_ack') <> 'null' THEN
-        IF jsonb_typeof(p_body -> 'require_ack') <> 'boolean' THEN
-            RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Поле «require_ack» должно быть true или false';
-        END IF;
-        v_ack := (p_body -> 'require_ack')::boolean;
-    END IF;
-    IF p_kind = 'event' THEN
-        v_date := epos_news_date(p_body -> 'event_date', 'event_date');
-        v_ekind := coalesce(p_body ->> 'event_kind', 'event');
-        IF jsonb_typeof(coalesce(p_body -> 'event_kind', '"event"')) NOT IN ('string', 'null')
-           OR v_ekind NOT IN ('event', 'test', 'holiday') THEN
-            RAISE EXCEPTION USING ERRCODE = 'EP400',
-                MESSAGE = 'Поле «event_kind» должно быть одним из: event, test, holiday';
-        END IF;
-    END IF;
-    PERFORM epos_news_check_author(p_uid, v_org, v_groups);
+    SELECT * INTO f FROM epos_news_parse(p_kind, p_body);
+    PERFORM epos_news_check_author(p_uid, f.org_id, f.group_ids);
 
     -- A concurrent retry with the same cid waits here for the first to commit.
     INSERT INTO news AS n (org_id, author_id, kind, event_kind, title, body, event_date, require_ack, cid)
-    VALUES (v_org, p_uid, p_kind, v_ekind, v_title, v_text, v_date, v_ack, v_cid)
+    VALUES (f.org_id, p_uid, p_kind, f.event_kind, f.title, f.body, f.event_date, f.require_ack, v_cid)
     ON CONFLICT (author_id, cid) WHERE cid IS NOT NULL DO NOTHING
     RETURNING n.id INTO v_id;
     IF v_id IS NULL THEN
         SELECT n.id INTO v_id FROM news n WHERE n.author_id = p_uid AND n.cid = v_cid;
         RETURN epos_news_replay(v_id, p_uid, p_kind);
     END IF;
-    IF cardinality(v_groups) = 0 THEN
-        INSERT INTO news_audience (news_id, group_id) VALUES (v_id, NULL);
-    ELSE
-        INSERT INTO news_audience (news_id, group_id) SELECT v_id, unnest(v_groups);
-    END IF;
-
-    v_item := epos_news_item(v_id, NULL);
-    -- Group topics in id order: writers lock topics in one order.
-    v_topics := CASE WHEN cardinality(v_groups) = 0 THEN ARRAY['org:' || v_org]
-                     ELSE ARRAY(SELECT 'group:' || x FROM unnest(v_groups) AS x ORDER BY x) END;
-    FOREACH v_topic IN ARRAY v_topics LOOP
-        SELECT a.frame INTO v_frame
-          FROM epos_event_append(v_topic, CASE p_kind WHEN 'news' THEN 'news' ELSE 'calendar.event' END,
-                                 v_item) a;
-        v_frames := v_frames || jsonb_build_object('topic', v_topic, 'frame', v_frame);
-    END LOOP;
+    INSERT INTO news_audience (news_id, group_id)
+    SELECT v_id, g FROM unnest(CASE WHEN cardinality(f.group_ids) = 0 THEN ARRAY[NULL::bigint]
+                                    ELSE f.group_ids END) AS g;
     INSERT INTO outbox (kind, payload) VALUES ('news.email', jsonb_build_object('news_id', v_id));
     INSERT INTO audit_log (actor_id, action, object, detail)
     VALUES (p_uid, CASE p_kind WHEN 'news' THEN 'news.create' ELSE 'event.create' END, 'news:' || v_id,
-            jsonb_build_object('org_id', v_org, 'group_ids', to_jsonb(v_groups)));
-    RETURN jsonb_build_object('status', 201, 'body', jsonb_build_object('item', v_item),
-                              'frames', v_frames);
+            jsonb_build_object('org_id', f.org_id, 'group_ids', to_jsonb(f.group_ids)));
+    RETURN jsonb_build_object('status', 201, 'body', jsonb_build_object('item', epos_news_item(v_id, NULL)),
+                              'frames', epos_news_events(v_id));
 END
 $$;
 
