@@ -24,9 +24,6 @@ struct fanout {
     int redis_was_down;
 };
 
-static const char *const fill_sql =
-    "SELECT seq, frame FROM epos_events_after($1, $2, $3)";
-
 fanout *fanout_create(hub *h)
 {
     fanout *f = calloc(1, sizeof(*f));
@@ -277,7 +274,7 @@ static int fill_start(fill_req *r, int64_t after, pgq_cb *cb)
     snprintf(limit, sizeof(limit), "%d", FILL_BATCH);
     const char *params[3] = {r->name, r->after, limit};
     r->f->h->stats.fills++;
-    return pgq_exec_sql(r->f->h->pg, fill_sql, 3, params, cb, r);
+    return pgq_exec(r->f->h->pg, "events_after", 3, params, cb, r);
 }
 
 static void topic_fill_done(PGresult *res, void *arg)
@@ -606,9 +603,6 @@ void fanout_sweep(fanout *f)
     if (!arr)
         return;
     const char *params[1] = {arr};
-    pgq_exec_sql(f->h->pg,
-                 "SELECT topic, seq FROM epos_topics_seq("
-                 "ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))",
-                 1, params, sweep_done, f);
+    pgq_exec(f->h->pg, "topics_seq", 1, params, sweep_done, f);
     free(arr);
 }

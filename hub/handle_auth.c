@@ -143,8 +143,7 @@ static int auth_query(session *s, json_t *resume, int refresh)
     snprintf(uid, sizeof(uid), "%" PRId64, s->uid);
     snprintf(sid, sizeof(sid), "%" PRId64, s->sid);
     const char *params[2] = {uid, sid};
-    if (pgq_exec_sql(the_hub->pg, "SELECT epos_ws_hello($1, $2) AS hello", 2, params, auth_done,
-                     r) != 0) {
+    if (pgq_exec(the_hub->pg, "ws_hello", 2, params, auth_done, r) != 0) {
         auth_req_free(r);
         return -1;
     }

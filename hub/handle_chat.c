@@ -108,13 +108,13 @@ done:
     chat_req_free(r);
 }
 
-static void chat_exec(session *s, json_t *req, int64_t chat, const char *op, const char *sql,
+static void chat_exec(session *s, json_t *req, int64_t chat, const char *op, const char *stmt,
                       int n, const char **params, pgq_cb *cb)
 {
     chat_req *r = chat_req_new(s, req, chat, op);
     if (!r)
         return;
-    if (pgq_exec_sql(the_hub->pg, sql, n, params, cb, r) != 0) {
+    if (pgq_exec(the_hub->pg, stmt, n, params, cb, r) != 0) {
         session_error(s, req, "unavailable", "Сервис временно недоступен, повторите позже");
         chat_req_free(r);
     }
@@ -149,8 +149,7 @@ void handle_send(session *s, json_t *req)
     snprintf(uid, sizeof(uid), "%" PRId64, s->uid);
     snprintf(chatbuf, sizeof(chatbuf), "%lld", chat);
     const char *params[4] = {uid, chatbuf, cid, text};
-    chat_exec(s, req, chat, "send", "SELECT epos_chat_send($1, $2, $3, $4) AS result", 4, params,
-              send_done);
+    chat_exec(s, req, chat, "send", "chat_send", 4, params, send_done);
 }
 
 void handle_read(session *s, json_t *req)
@@ -167,8 +166,7 @@ void handle_read(session *s, json_t *req)
     snprintf(chatbuf, sizeof(chatbuf), "%lld", chat);
     snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
     const char *params[3] = {uid, chatbuf, seqbuf};
-    chat_exec(s, req, chat, "read", "SELECT epos_chat_read($1, $2, $3) AS result", 3, params,
-              ephemeral_done);
+    chat_exec(s, req, chat, "read", "chat_read", 3, params, ephemeral_done);
 }
 
 void handle_typing(session *s, json_t *req)
@@ -180,6 +178,5 @@ void handle_typing(session *s, json_t *req)
     snprintf(uid, sizeof(uid), "%" PRId64, s->uid);
     snprintf(chatbuf, sizeof(chatbuf), "%lld", chat);
     const char *params[2] = {uid, chatbuf};
-    chat_exec(s, req, chat, "typing", "SELECT epos_chat_typing_ok($1, $2) AS result", 2, params,
-              ephemeral_done);
+    chat_exec(s, req, chat, "typing", "chat_typing", 2, params, ephemeral_done);
 }

@@ -36,6 +36,9 @@ typedef struct hub {
 
 extern hub *the_hub;
 
+/* statements.c: prepared on every pool connection */
+extern const pgq_stmt hub_statements[];
+
 /* ws.c */
 extern const struct lws_protocols ws_protocol;
 void ws_tick(hub *h);

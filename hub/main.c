@@ -171,7 +171,7 @@ int main(int argc, char **argv)
     the_hub = &h;
     h.loop = uv_default_loop();
 
-    h.pg = pgq_pool_create(h.loop, h.cfg.pg_conninfo, h.cfg.pg_pool_size, NULL);
+    h.pg = pgq_pool_create(h.loop, h.cfg.pg_conninfo, h.cfg.pg_pool_size, hub_statements);
     if (!h.pg || hub_wait_for_pg(&h) != 0) {
         fprintf(stderr, "epos-hub: cannot connect to PostgreSQL (%s)\n", h.cfg.pg_conninfo);
         goto out;
