@@ -47,6 +47,12 @@ for (const [kind, viewport] of [["desktop", DESKTOP], ["phone", PHONE]]) {
     await signIn(page, srv.base, fam.parent);
     await page.locator("#feed-list").waitFor({ state: "attached" });
     await page.locator(".feed-main [role=status]:not(:has-text('Загрузка'))").waitFor({ state: "attached" });
+    const fold = page.getByRole("button", { name: "Показать календарь" });
+    if (await fold.isVisible()) {
+      await fold.focus();
+      await page.keyboard.press("Enter");
+      await page.getByRole("button", { name: "Скрыть календарь" }).waitFor();
+    }
     await audit(page, `feed-${kind}`);
     seen = await tabWalk(page, 40);
     reached(seen, (s) => s.name.startsWith("Лента"), "the Лента tab");

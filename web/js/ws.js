@@ -179,10 +179,15 @@ export class Live {
   }
 
   hello(msg) {
-    this.topics = (msg.topics || []).map((t) => (typeof t === 'string' ? t : t && t.topic)).filter(Boolean);
-    for (const t of msg.topics || []) {
-      /* If the hub tells the current seq of a topic, a topic never seen can be resumed too. */
-      if (t && typeof t === 'object' && t.topic && Number.isInteger(t.seq)) this.seedIfUnknown(t.topic, t.seq);
+    const topics = msg.topics;
+    if (Array.isArray(topics)) {
+      this.topics = topics.filter((t) => typeof t === 'string');
+    } else if (topics && typeof topics === 'object') {
+      /* {topic: current seq}: a topic never seen can then be resumed too. */
+      this.topics = Object.keys(topics);
+      for (const [t, seq] of Object.entries(topics)) this.seedIfUnknown(t, seq);
+    } else {
+      this.topics = [];
     }
     this.emit('hello', msg);
     if (Object.keys(this.resumeSent).length === 0) {

@@ -1,7 +1,7 @@
 // Administrator screen: org picker and sub-sections (publications, timesheet today, settings, staff).
 
 import { get } from '../api.js';
-import { h, clear, todayIn, emptyNote } from '../ui.js';
+import { h, clear, emptyNote } from '../ui.js';
 import { mountPublish } from './admin_publish.js';
 import { mountSummary } from './admin_summary.js';
 import { mountSettings } from './admin_settings.js';
@@ -44,7 +44,7 @@ export function mount(root, ctx) {
   /* The org's groups, taken from today's timesheet summary (every group of the org). */
   function orgGroups() {
     if (!groupsCache) {
-      groupsCache = get('/api/timesheet/summary', { org_id: org.id, date: todayIn(org.tz) })
+      groupsCache = get('/api/timesheet/summary', { org_id: org.id })
         .then((r) => (r.groups || []).map((g) => ({ id: g.group_id, name: g.name })))
         .catch((e) => { groupsCache = null; throw e; });
     }

@@ -125,6 +125,7 @@ function publishForm(actx, onPublished) {
     groupsBox, ack.wrap, err, submit);
 
   let groupsLoaded = false;
+  let pending = null;
   function sync() {
     eventBox.hidden = !isEvent.checked;
     groupsBox.hidden = !toGroups.checked;
@@ -152,8 +153,13 @@ function publishForm(actx, onPublished) {
       payload.event_kind = evKind.input.value;
       if (!payload.event_date) { err.show('Укажите дату события.'); date.input.focus(); return; }
     }
+    /* The same cid for retries of the same post: the hub stores it once. */
+    const key = JSON.stringify(payload) + (isEvent.checked ? 'e' : 'n');
+    if (!pending || pending.key !== key) pending = { key, cid: crypto.randomUUID() };
+    payload.cid = pending.cid;
     guarded(submit, async () => {
       const res = await post(isEvent.checked ? '/api/events' : '/api/news', payload);
+      pending = null;
       title.input.value = '';
       body.input.value = '';
       ack.input.checked = false;

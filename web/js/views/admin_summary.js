@@ -1,7 +1,7 @@
 // Administrator: live timesheet completion of every group of the org today.
 
 import { get } from '../api.js';
-import { h, clear, formatDate, todayIn, emptyNote } from '../ui.js';
+import { h, clear, formatDate, emptyNote } from '../ui.js';
 
 export function mountSummary(root, actx) {
   const org = actx.org;
@@ -19,7 +19,7 @@ export function mountSummary(root, actx) {
 
   async function load() {
     try {
-      data = await get('/api/timesheet/summary', { org_id: org.id, date: todayIn(org.tz) });
+      data = await get('/api/timesheet/summary', { org_id: org.id });
       render();
     } catch (e) {
       head.textContent = e.message;

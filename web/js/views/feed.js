@@ -22,14 +22,24 @@ export function mount(root, ctx) {
     onPick: (date) => showDay(date)
   });
 
+  /* On a phone the calendar folds away under its heading; on a desktop it is always shown. */
+  const calToggle = h('button', { type: 'button', class: 'btn btn-quiet side-toggle', 'aria-expanded': 'false',
+    'aria-controls': 'cal-body' }, 'Показать календарь');
+  calToggle.addEventListener('click', () => {
+    const open = calToggle.getAttribute('aria-expanded') !== 'true';
+    calToggle.setAttribute('aria-expanded', String(open));
+    calToggle.textContent = open ? 'Скрыть календарь' : 'Показать календарь';
+    calToggle.closest('.feed-side').classList.toggle('is-collapsed', !open);
+  });
   root.appendChild(h('div', { class: 'feed-layout' },
     h('section', { class: 'feed-main', 'aria-labelledby': 'feed-h' },
       h('h1', { id: 'feed-h' }, 'Лента'), status, list, more),
-    h('aside', { class: 'feed-side card', 'aria-labelledby': 'cal-h' },
-      h('h2', { id: 'cal-h' }, 'Календарь'), cal.el,
-      h('p', { class: 'muted cal-legend' }, h('span', { class: 'cal-test' }, 'КР'), ' — контрольная работа; ',
-        h('span', { class: 'cal-dot' }), ' — событие'),
-      dayList)));
+    h('aside', { class: 'feed-side card is-collapsed', 'aria-labelledby': 'cal-h', id: 'feed-side' },
+      h('div', { class: 'side-head' }, h('h2', { id: 'cal-h' }, 'Календарь'), calToggle),
+      h('div', { class: 'side-body', id: 'cal-body' }, cal.el,
+        h('p', { class: 'muted cal-legend' }, h('span', { class: 'cal-test' }, 'КР'), ' — контрольная работа; ',
+          h('span', { class: 'cal-dot' }), ' — событие'),
+        dayList))));
 
   function marksFor(date) {
     let events = 0;

@@ -55,7 +55,8 @@ function board(ctx, g, org) {
 
   async function load() {
     try {
-      const ts = await get('/api/timesheet', { group_id: g.id, date: todayIn(org.tz || 'Asia/Yekaterinburg') });
+      /* Without a date the hub answers for today in the org's time zone. */
+      const ts = await get('/api/timesheet', { group_id: g.id });
       st.ts = normalize(ts);
       render();
     } catch (e) {
@@ -132,7 +133,11 @@ function board(ctx, g, org) {
     const left = hh * 60 + mm - minutesNowIn(tz());
     const complete = ts.children.length > 0 && ts.children.every((c) => c.status !== 'unmarked');
     countdown.classList.toggle('is-late', left <= 0 && !complete);
-    if (ts.date && ts.date !== todayIn(tz())) { countdown.textContent = ''; return; }
+    if (ts.date && ts.date !== todayIn(tz())) {
+      countdown.textContent = '';
+      if (!st.reloading) { st.reloading = true; load().finally(() => { st.reloading = false; }); }
+      return;
+    }
     if (complete) countdown.textContent = `Срок сдачи — ${deadline}.`;
     else if (left > 0) {
       const hrs = Math.floor(left / 60);
