@@ -21,6 +21,7 @@ typedef struct queue_kind {
     void *arg;
     char (*acks)[48];    /* entry ids done, not yet acked */
     size_t nacks, capacks;
+    int claiming;        /* a claim script is outstanding on this stream */
     struct queue *q;
     struct queue_kind *next;
 } queue_kind;
@@ -49,7 +50,6 @@ struct queue {
     int pending;         /* replies awaited on cmd (acks, retries, releases, ...) */
     int promoting;       /* a promotion script is outstanding */
     uint64_t promote_hint; /* uv_now ms a retry made while promoting falls due, 0 none */
-    int claiming;        /* claim scripts outstanding */
     uint64_t rnd;        /* xorshift state for jitter */
     unsigned ticks;      /* claim ticks so far */
     int forgot;          /* left the consumer groups at stop */

@@ -295,7 +295,7 @@ static void queue_on_claim(redisAsyncContext *c, void *r, void *privdata)
     queue *q = qk->q;
     redisReply *reply = r;
     (void)c;
-    q->claiming--;
+    qk->claiming = 0;
     if (reply && reply->type == REDIS_REPLY_ERROR && !strstr(reply->str, "NOGROUP"))
         log_warn("queue: claim on %s: %s", qk->stream, reply->str);
     if (reply && reply->type == REDIS_REPLY_ARRAY) {
@@ -374,14 +374,14 @@ void queue_claim_tick(uv_timer_t *t)
     for (queue_kind *qk = q->kinds; qk; qk = qk->next) {
         queue_refresh(q, qk);
         int free_slots = q->o.concurrency - q->nrunning - q->nready;
-        if (free_slots <= 0 || q->claiming > 0)
+        if (free_slots <= 0 || qk->claiming)
             continue;
         snprintf(count, sizeof(count), "%d", free_slots < 100 ? free_slots : 100);
         const char *argv[] = {"EVAL", queue_lua_claim, "1", qk->stream, QUEUE_GROUP,
                               q->o.consumer, idle, count};
         if (rds_command_argv(q->cmd, queue_on_claim, qk, 8, argv, NULL) == 0) {
             q->pending++;
-            q->claiming++;
+            qk->claiming = 1;
         }
     }
 }

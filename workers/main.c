@@ -102,9 +102,8 @@ static int worker_run(worker_t *w)
             return -1;
         }
     }
-    log_info("started: consumer %s, %zu job kinds, %d jobs in flight at most, metrics %s%d",
-             w->consumer, job_nkinds, o.concurrency, cfg->metrics_port ? "on port " : "off",
-             cfg->metrics_port);
+    log_info("started: consumer %s, %zu job kinds, %d jobs in flight at most, /metrics on port %d",
+             w->consumer, job_nkinds, o.concurrency, cfg->metrics_port);
     return 0;
 }
 

@@ -234,6 +234,8 @@ static void start(tq *t)
     t->q = queue_create(&t->loop, t->r, redis_host(), redis_port(), &t->o);
     assert_non_null(t->q);
     queue_set_outcome_cb(t->q, on_outcome, t);
+    /* An idle kind first: each stream must be read and claimed on its own. */
+    assert_int_equal(queue_consume(t->q, "idle", run_job, t), 0);
     assert_int_equal(queue_consume(t->q, KIND, run_job, t), 0);
     assert_int_equal(queue_start(t->q), 0);
 }
