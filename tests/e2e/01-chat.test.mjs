@@ -68,3 +68,36 @@ test("a parent and a teacher chat both ways live", async () => {
   await parent.context().close();
   await teacher.context().close();
 });
+
+test("a long history loads as you scroll up, in order, without repeats", async () => {
+  const { http } = await import("../integration/lib/harness.mjs");
+  const post = async (path, body, token) => {
+    const r = await http("POST", `${srv.base}${path}`, body, token);
+    assert.ok(r.status >= 200 && r.status < 300, `POST ${path}: ${r.status} ${r.text}`);
+    return r.json;
+  };
+  const { chat } = await post("/api/chats", { with: fam.teacher.id }, fam.tokens.parent);
+  const tag = unique("история");
+  const texts = [];
+  for (let i = 1; i <= 75; i++) {
+    const text = `${tag} №${String(i).padStart(2, "0")}`;
+    texts.push(text);
+    await post(`/api/chats/${chat.id}/messages`, { text, cid: crypto.randomUUID() }, fam.tokens.teacher);
+  }
+  const parent = await newPage(browser);
+  await signIn(parent, srv.base, fam.parent);
+  await parent.goto(`${srv.base}/#/chats/${chat.id}`);
+  await parent.locator(".msg-theirs", { hasText: texts[74] }).waitFor();
+  const scroller = parent.locator(".msgs-scroll");
+  // Scroll to the top until the first message of the run has been loaded.
+  for (let i = 0; i < 20 && !(await parent.locator(".msg", { hasText: texts[0] }).count()); i++) {
+    const before = await parent.locator(".msg").count();
+    await scroller.evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event("scroll")); });
+    await parent.waitForFunction((n) => document.querySelectorAll(".msg").length > n ||
+      document.querySelector(".older-btn").hidden, before);
+  }
+  const shown = (await parent.locator(".msg-theirs .msg-text").allTextContents()).filter((t) => t.startsWith(tag));
+  assert.deepEqual(shown, texts, "every message once, oldest first");
+  assert.deepEqual(parent.errors, []);
+  await parent.context().close();
+});

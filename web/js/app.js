@@ -269,7 +269,8 @@ function listenGlobal() {
       'Подайте уведомление в разделе «Пропуски».', 'error', 0);
   });
   live.on('chat.member', (d) => {
-    if ((d.added || []).includes(app.me.id)) toast(`Вас добавили в чат «${d.title || ''}»`, 'info');
+    const mine = app.chats.get(d.chat_id) || app.chats.createdByMeRecently();
+    if ((d.added || []).includes(app.me.id) && !mine) toast(`Вас добавили в чат «${d.title || ''}»`, 'info');
     if ((d.removed || []).includes(app.me.id)) toast(`Вас исключили из чата «${d.title || ''}»`, 'info');
   });
 }

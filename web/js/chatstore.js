@@ -65,6 +65,11 @@ export class ChatStore {
 
   get(id) { return this.chats.get(id) || null; }
 
+  /* Marks that this user is creating a chat now (their own "added" event is no news to them). */
+  noteCreating() { this.creatingAt = Date.now(); }
+
+  createdByMeRecently() { return Date.now() - (this.creatingAt || 0) < 10000; }
+
   list() {
     return [...this.chats.values()].sort((a, b) => (b.activity || '').localeCompare(a.activity || '') || b.id - a.id);
   }

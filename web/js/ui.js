@@ -190,3 +190,14 @@ export function statusWord(status) {
     present: 'ребёнок отмечен присутствующим', absent: 'отсутствие отмечено'
   }[status] || status || '';
 }
+
+/* Shows a failed load in `box` in plain words, with a «Повторить» button calling retry(). */
+export function showFailure(box, message, retry) {
+  clear(box);
+  box.appendChild(h('span', { class: 'form-error', role: 'alert' }, message || 'Не удалось загрузить.'));
+  if (retry) {
+    box.append(' ');
+    box.appendChild(h('button', { type: 'button', class: 'btn btn-quiet', onclick: () => { clear(box).append('Загрузка…'); retry(); } },
+      'Повторить'));
+  }
+}

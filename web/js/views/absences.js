@@ -2,7 +2,7 @@
 
 import { get, post, del } from '../api.js';
 import { h, clear, field, checkbox, errorBox, guarded, formatDate, formatTime, todayIn, emptyNote,
-  statusWord, toast, uid } from '../ui.js';
+  statusWord, toast, uid, showFailure } from '../ui.js';
 
 const ANSWERS_KEY = 'epos.absence.answers';
 
@@ -152,7 +152,7 @@ export function mount(root, ctx) {
       absences = res.absences || [];
       renderList();
     } catch (e) {
-      listNote.textContent = e.message;
+      showFailure(listNote, e.message, load);
     }
   }
 

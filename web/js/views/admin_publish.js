@@ -1,7 +1,7 @@
 // Administrator: publish news / calendar events to the org or chosen groups; live acknowledgement statistics.
 
 import { get, post } from '../api.js';
-import { h, clear, field, checkbox, errorBox, guarded, formatDate, formatTime, uid, emptyNote, toast } from '../ui.js';
+import { h, clear, field, checkbox, errorBox, guarded, formatDate, formatTime, uid, emptyNote, toast, showFailure } from '../ui.js';
 
 const STATS_EVERY_MS = 5000;
 const WATCH_MAX = 15;
@@ -36,7 +36,7 @@ export function mountPublish(root, actx) {
       render();
       for (const it of items.slice(0, WATCH_MAX)) refreshStats(it.id);
     } catch (e) {
-      listNote.textContent = e.message;
+      showFailure(listNote, e.message, load);
     }
   }
 

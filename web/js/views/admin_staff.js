@@ -1,7 +1,7 @@
 // Administrator: staff list, teacher↔group bindings, first-login credentials.
 
 import { get, post, put } from '../api.js';
-import { h, clear, field, checkbox, errorBox, guarded, emptyNote, toast } from '../ui.js';
+import { h, clear, field, checkbox, errorBox, guarded, emptyNote, toast, showFailure } from '../ui.js';
 
 const ROLE_WORDS = { admin: 'администратор', teacher: 'учитель', class_teacher: 'классный руководитель' };
 
@@ -47,7 +47,7 @@ export function mountStaff(root, actx) {
       renderTable();
       renderBind();
     } catch (e) {
-      note.textContent = e.message;
+      showFailure(note, e.message, load);
     }
   }
 

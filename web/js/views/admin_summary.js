@@ -1,7 +1,7 @@
 // Administrator: live timesheet completion of every group of the org today.
 
 import { get } from '../api.js';
-import { h, clear, formatDate, emptyNote } from '../ui.js';
+import { h, clear, formatDate, emptyNote, showFailure } from '../ui.js';
 
 export function mountSummary(root, actx) {
   const org = actx.org;
@@ -22,7 +22,7 @@ export function mountSummary(root, actx) {
       data = await get('/api/timesheet/summary', { org_id: org.id });
       render();
     } catch (e) {
-      head.textContent = e.message;
+      showFailure(head, e.message, load);
     }
   }
 

@@ -106,6 +106,7 @@ function groupForm(ctx, people) {
     if (!title.input.value.trim()) { err.show('Введите название чата.'); title.input.focus(); return; }
     if (!members.length) { err.show('Отметьте хотя бы одного участника.'); return; }
     guarded(submit, async () => {
+      ctx.chats.noteCreating();
       const res = await post('/api/chats', { title: title.input.value.trim(), members });
       const chat = ctx.chats.upsert(res.chat);
       toast('Групповой чат создан.', 'ok', 3000);

@@ -1,6 +1,6 @@
 // Chats screen: the chat list (unread counts, last message) beside the open chat or the new-chat picker.
 
-import { h, clear, formatTime, emptyNote } from '../ui.js';
+import { h, clear, formatTime, emptyNote, showFailure } from '../ui.js';
 import { openChat } from './chat_view.js';
 import { openNewChat, openMembers } from './chat_new.js';
 
@@ -69,7 +69,8 @@ export function mount(root, ctx) {
 
   ctx.scope.onStore(store, 'change', renderList);
   if (!store.loaded) {
-    store.load().catch((e) => { listNote.textContent = e.message; });
+    const retry = () => store.load().catch((e) => showFailure(listNote, e.message, retry));
+    retry();
   }
   show(ctx.params);
 

@@ -1,7 +1,7 @@
 // Feed: news and calendar events newest first, live additions, acknowledgements, month calendar.
 
 import { get, post } from '../api.js';
-import { h, clear, guarded, formatDate, formatTime, emptyNote, toast } from '../ui.js';
+import { h, clear, guarded, formatDate, formatTime, emptyNote, toast, showFailure } from '../ui.js';
 import { createCalendar } from '../calendar.js';
 
 const PAGE = 20;
@@ -121,9 +121,7 @@ export function mount(root, ctx) {
       exhausted = (res.items || []).length < PAGE;
       render();
     } catch (e) {
-      status.textContent = e.message;
-      list.appendChild(h('button', { type: 'button', class: 'btn', onclick: () => { clear(list); loadFirst(); } },
-        'Повторить'));
+      showFailure(status, e.message, loadFirst);
     }
   }
 

@@ -1,7 +1,7 @@
 // Teacher: today's timesheet of each bound group — one-tap marks, parent notices, live updates, deadline.
 
 import { get, put } from '../api.js';
-import { h, clear, guarded, formatDate, todayIn, minutesNowIn, plural, emptyNote, toast } from '../ui.js';
+import { h, clear, guarded, formatDate, todayIn, minutesNowIn, plural, emptyNote, toast, showFailure } from '../ui.js';
 
 export function mount(root, ctx) {
   const groups = ctx.me.groups || [];
@@ -60,8 +60,7 @@ function board(ctx, g, org) {
       st.ts = normalize(ts);
       render();
     } catch (e) {
-      head.textContent = e.message;
-      clear(rows).appendChild(h('li', null, h('button', { type: 'button', class: 'btn', onclick: () => load() }, 'Повторить')));
+      showFailure(head, e.message, load);
     }
   }
 
