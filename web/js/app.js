@@ -242,8 +242,21 @@ function scheduleRefresh(topic) {
 
 function currentTab() { return app.current ? app.current.tab.name : ''; }
 
+const KNOWN_TYPES = new Set(['chat.message', 'chat.member', 'chat.read', 'chat.typing', 'news', 'calendar.event',
+  'news.ack', 'timesheet.mark', 'timesheet.summary', 'timesheet.reminder', 'timesheet.overdue', 'absence.notice',
+  'absence.status', 'absence.unexplained']);
+
+/* Events other EPOS subsystems publish (POST /api/publish) with types of their own: a short notice. */
+function otherEvent(frame) {
+  if (KNOWN_TYPES.has(frame.type)) return;
+  const d = frame.data && typeof frame.data === 'object' ? frame.data : {};
+  const text = [d.title, d.text || d.message || d.body].filter((x) => typeof x === 'string' && x).join(': ');
+  toast(text || 'Новое уведомление ЭПОС', 'info', 10000);
+}
+
 function listenGlobal() {
   const live = app.live;
+  live.on('event', otherEvent);
   live.on('chat.message', (d) => {
     if (d.sender_id === app.me.id) return;
     if (currentTab() === 'chats' && app.chats.openId === d.chat_id && !document.hidden) return;

@@ -60,7 +60,7 @@ export function mountPasswordChange(root, opts) {
         await api('POST', '/api/password', { old_password: old.input.value, new_password: p1.input.value },
           { noLogout: true });
       } catch (e) {
-        if (e.code === 'unauthorized') e.message = 'Текущий пароль введён неверно.';
+        if (e.code === 'unauthorized' || e.code === 'forbidden') e.message = 'Текущий пароль введён неверно.';
         throw e;
       }
       opts.onDone();
