@@ -214,8 +214,10 @@ static json_t *ctl_dead_entry(const redisReply *e)
         const char *s = v && v->type == REDIS_REPLY_STRING ? v->str : "";
         if (strcmp(names[i], "attempt") == 0 || strcmp(names[i], "failed_at") == 0)
             json_object_set_new(o, names[i], json_integer(strtoll(s, NULL, 10)));
-        else /* jansson refuses invalid UTF-8: keep such text out rather than fail */
-            json_object_set_new(o, names[i], json_string(s) ? json_string(s) : json_string("?"));
+        else { /* jansson refuses invalid UTF-8: keep such text out rather than fail */
+            json_t *str = json_string(s);
+            json_object_set_new(o, names[i], str ? str : json_string("?"));
+        }
     }
     return o;
 }

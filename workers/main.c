@@ -102,8 +102,11 @@ static int worker_run(worker_t *w)
             return -1;
         }
     }
-    log_info("started: consumer %s, %zu job kinds, %d jobs in flight at most, /metrics on port %d",
-             w->consumer, job_nkinds, o.concurrency, cfg->metrics_port);
+    char where[32] = "off";
+    if (cfg->metrics_port > 0)
+        snprintf(where, sizeof(where), "on port %d", cfg->metrics_port);
+    log_info("started: consumer %s, %zu job kinds, %d jobs in flight at most, /metrics %s",
+             w->consumer, job_nkinds, o.concurrency, where);
     return 0;
 }
 
@@ -212,7 +215,11 @@ static void worker_on_signal(uv_signal_t *h, int signum)
 static int worker_args(int argc, char **argv, const char **config_path)
 {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "epos-worker: --config needs a file name\n");
+                return -1;
+            }
             *config_path = argv[++i];
         } else if (strncmp(argv[i], "--config=", 9) == 0) {
             *config_path = argv[i] + 9;

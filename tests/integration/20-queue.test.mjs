@@ -159,6 +159,8 @@ test("kill -9 of a worker in the middle of a batch: another finishes it, every e
       "SELECT count(*)::int AS n FROM outbox WHERE 'ob:' || id = ANY($1::text[]) AND relayed_at IS NULL",
       [ids]))[0].n === 0, { what: "every outbox row relayed" });
     await until(streamIdle, { what: "the victim's pending jobs claimed and acked" });
+    assert.match(b.output(), /claimed job ob:\d+ \(test\.mark\) of a silent consumer/,
+      "the rescuer took over the jobs the victim was running");
   } finally {
     await b.stop();
   }
