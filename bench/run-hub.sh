@@ -4,7 +4,7 @@
 # Usage: bench/run-hub.sh [--quick] [--ws-only] [--no-report]
 #   --quick     small counts (a smoke run of the whole pipeline; the report says so)
 #   --ws-only   measure the ws peer only (the hub rows stay empty)
-#   --no-report leave docs/BENCHMARKS.md alone; results are in bench/out/results.jsonl
+#   --no-report leave docs/BENCHMARKS.md alone; results are in bench/out/results-hub.jsonl
 #
 # It builds loadgen, pgbase, mktokens, epos-hub and eposctl (RelWithDebInfo, in
 # build-bench/ or $EPOS_BUILD_DIR), installs the ws peer (npm ci --prefix
@@ -37,7 +37,7 @@ done
 BENCH="$EPOS_ROOT/bench"
 OUT="$BENCH/out"
 VAR="$OUT/var"
-RES="$OUT/results.jsonl"
+RES="$OUT/results-hub.jsonl"
 LOGS="$OUT/log"
 BUILD="${EPOS_BUILD_DIR:-$EPOS_ROOT/build-bench}"
 WS_PORT="${EPOS_BENCH_WS_PORT:-29081}"
@@ -221,7 +221,7 @@ fi
 printf '{"mode":"machine-end","loadavg":[%s]}\n' "$(cut -d ' ' -f 1-3 /proc/loadavg | tr ' ' ,)" >>"$RES"
 
 if [ "$REPORT" -eq 1 ]; then
-    node "$BENCH/report.js" "$RES" >"$EPOS_ROOT/docs/BENCHMARKS.md.tmp"
+    node "$BENCH/report.js" "$RES" "$OUT/results-workers.jsonl" >"$EPOS_ROOT/docs/BENCHMARKS.md.tmp"
     mv "$EPOS_ROOT/docs/BENCHMARKS.md.tmp" "$EPOS_ROOT/docs/BENCHMARKS.md"
     say "bench: wrote docs/BENCHMARKS.md"
 fi
