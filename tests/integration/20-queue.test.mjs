@@ -81,19 +81,29 @@ async function outboxFinished(ids) {
   return rows[0].n === ids.length;
 }
 
-test("outbox rows are relayed to the stream and each job runs exactly once", async () => {
-  const w = await worker();
+test("outbox rows are relayed to the stream and each job runs exactly once, with two workers relaying", async () => {
+  const w1 = await worker({ EPOS_INSTANCE: "one" });
+  const w2 = await worker({ EPOS_INSTANCE: "two" });
   try {
-    const ids = await enqueue(200);
-    const rows = await awaitEffects(ids, "200 job effects");
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(...await enqueue(200));
+    const rows = await awaitEffects(ids, "1000 job effects");
     assert.deepEqual(rows.filter((r) => r.runs !== 1), [], "no job ran twice without a fault");
     await until(() => outboxFinished(ids), { what: "outbox rows marked relayed and done" });
     await until(streamIdle, { what: "the test.mark stream empty, nothing pending" });
-    assert.ok(await metric(w, "epos_jobs_processed_total", "test.mark") >= 200);
-    assert.ok(await metric(w, "epos_outbox_relayed_total") >= 200);
-    assert.equal(await metric(w, "epos_jobs_in_flight", "test.mark"), 0);
+    const processed = (await metric(w1, "epos_jobs_processed_total", "test.mark")) +
+      (await metric(w2, "epos_jobs_processed_total", "test.mark"));
+    const relayed = (await metric(w1, "epos_outbox_relayed_total")) + (await metric(w2, "epos_outbox_relayed_total"));
+    assert.equal(processed, ids.length);
+    assert.equal(relayed, ids.length, "each row relayed by one worker");
+    assert.equal(await metric(w1, "epos_jobs_in_flight", "test.mark"), 0);
+    const m = (await http("GET", w1.metricsUrl)).text;
+    for (const name of ["processed_total", "failed_total", "retried_total", "dead_total", "in_flight"])
+      assert.match(m, new RegExp(`^epos_jobs_${name}\\{kind="noop"\\} \\d+$`, "m"));
+    assert.match(m, /^epos_job_duration_seconds_sum\{kind="test\.mark"\} [0-9.]+$/m);
   } finally {
-    await w.stop();
+    await w1.stop();
+    await w2.stop();
   }
 });
 
