@@ -74,10 +74,11 @@ typedef struct mailer_stats {
 
 /* Start `threads` sending threads (<= 0: 4; at most 64), each running one
  * blocking libesmtp session at a time, against cfg->smtp_host:smtp_port with
- * cfg->smtp_starttls (0 off, 1 if offered, 2 required; certificates are
- * checked by libesmtp against $XDG_CONFIG_DIR/libesmtp/ca.pem or the system
- * store) and AUTH (PLAIN/LOGIN/CRAM-MD5 as offered) when cfg->smtp_user is
- * set. The envelope sender is the address of cfg->mail_from. cfg is not kept.
+ * cfg->smtp_starttls (0 off, 1 if offered, 2 required; TLS 1.2; the
+ * server's certificate must chain to OpenSSL's default store — SSL_CERT_FILE
+ * or SSL_CERT_DIR override it — and name the host; an untrusted certificate
+ * ends the session, never falls back to plain text) and AUTH (PLAIN, LOGIN,
+ * CRAM-MD5 as offered) when cfg->smtp_user is set. The envelope sender is the address of cfg->mail_from. cfg is not kept.
  * The mailer holds the loop open only while mail is outstanding.
  * Returns NULL when mail_from has no valid address, or when memory or
  * threads run out. */

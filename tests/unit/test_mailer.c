@@ -26,9 +26,10 @@
  *   mailbox DIR            every mail into the maildir DIR
  *   rcpt "CODE TEXT"       every RCPT TO answered with that reply
  *   auth USER PASS DIR     AUTH required (no TLS), mail into DIR
+ *   tls CERT KEY DIR       STARTTLS required, mail into DIR
  *   dump DIR               print the maildir's mails, decoded, as JSON lines */
 static const char smtpd_py[] =
-    "import asyncio, json, mailbox, sys\n"
+    "import asyncio, json, mailbox, ssl, sys\n"
     "from email.header import decode_header, make_header\n"
     "def dump(d):\n"
     "    for key, msg in mailbox.Maildir(d, create=False).items():\n"
@@ -55,6 +56,11 @@ static const char smtpd_py[] =
     "    h = Mailbox(sys.argv[2]); make = lambda: SMTP(h, loop=loop)\n"
     "elif mode == 'rcpt':\n"
     "    h = Refuse(); make = lambda: SMTP(h, loop=loop)\n"
+    "elif mode == 'tls':\n"
+    "    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)\n"
+    "    ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n"
+    "    h = Mailbox(sys.argv[4])\n"
+    "    make = lambda: SMTP(h, loop=loop, tls_context=ctx, require_starttls=True)\n"
     "else:\n"
     "    h = Mailbox(sys.argv[4])\n"
     "    make = lambda: SMTP(h, loop=loop, auth_required=True, auth_require_tls=False,\n"
@@ -369,6 +375,56 @@ static void test_starttls_required_but_not_offered(void **state)
     json_decref(all);
 }
 
+/* Certificates are checked against OpenSSL's store (SSL_CERT_FILE here),
+ * the name by libesmtp. Several sessions: with libesmtp 1.1.0's own context
+ * the second crashed, and with TLS 1.3 one in a few quit after EHLO. */
+static void test_starttls(void **state)
+{
+    char cmd[1024], dir[128], cert[128], key[128], other[128];
+    snprintf(dir, sizeof(dir), "%s/tlsmail", tmpdir);
+    snprintf(cert, sizeof(cert), "%s/cert.pem", tmpdir);
+    snprintf(key, sizeof(key), "%s/key.pem", tmpdir);
+    snprintf(other, sizeof(other), "%s/other.pem", tmpdir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+             "-addext subjectAltName=DNS:localhost -keyout %s -out %s 2>/dev/null",
+             key, cert);
+    if (system(cmd) != 0)
+        skip();
+    /* A CA that did not sign the server's certificate. */
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other "
+             "-keyout %s.key -out %s 2>/dev/null", other, other);
+    assert_int_equal(system(cmd), 0);
+    server s = server_start("tls", cert, key, dir);
+    epos_config cfg = config_for(s.port);
+    cfg.smtp_host = "localhost";
+    cfg.smtp_starttls = 1;
+    setenv("SSL_CERT_FILE", other, 1);
+    result untrusted[2] = {{0}};
+    run_batch(&cfg, 1, 2, untrusted, NULL);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(untrusted[i].status, MAIL_TEMPFAIL);
+        assert_string_equal(untrusted[i].detail, "smtp: server certificate not trusted");
+    }
+
+    setenv("SSL_CERT_FILE", cert, 1);
+    cfg.smtp_starttls = 2;
+    result trusted[2] = {{0}};
+    run_batch(&cfg, 1, 2, trusted, NULL);
+    result again[2] = {{0}};
+    run_batch(&cfg, 1, 2, again, NULL);
+    unsetenv("SSL_CERT_FILE");
+    json_t *all = maildir_dump(dir);
+    server_stop(&s);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(trusted[i].status, MAIL_SENT);
+        assert_int_equal(again[i].status, MAIL_SENT);
+    }
+    assert_int_equal(json_array_size(all), 4);
+    json_decref(all);
+}
+
 static void test_refusals_and_close(void **state)
 {
     uv_loop_t loop;
@@ -493,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_rcpt_451_is_temporary),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_starttls_required_but_not_offered),
+        cmocka_unit_test(test_starttls),
         cmocka_unit_test(test_refusals_and_close),
         cmocka_unit_test(test_throughput_smtp_sink),
     };
