@@ -245,6 +245,7 @@ static void queue_take_entries(queue *q, const redisReply *reply)
 
 static void queue_pump(queue *q);
 static void queue_stop_check(queue *q);
+static void queue_release_ready(queue *q);
 
 static void queue_read_timer(uv_timer_t *t)
 {
@@ -272,6 +273,8 @@ static void queue_on_read(redisAsyncContext *c, void *r, void *privdata)
         }
     } else if (reply->type == REDIS_REPLY_ARRAY) {
         queue_take_entries(q, reply);
+        if (q->stopping) /* read as the stop began: let another worker have them */
+            queue_release_ready(q);
     }
     queue_pump(q);
     queue_read(q);
