@@ -19,6 +19,8 @@ static const ctl_command ctl_commands[] = {
      "create a user, set a password (random when not given, printed), list users"},
     {"queue", ctl_cmd_queue, "stats [--json] | dead [--limit N] [--json] | replay ID|--all",
      "job streams (length, pending, lag), delayed and dead jobs; replay dead jobs"},
+    {"reminders", ctl_cmd_reminders, "run --org ID [--date YYYY-MM-DD]",
+     "re-run an org's timesheet deadline pass for a day on purpose and publish its events"},
 };
 
 #define CTL_NCOMMANDS (sizeof(ctl_commands) / sizeof(ctl_commands[0]))

@@ -7,11 +7,18 @@
  * kind are then relayed to epos:jobs:<kind> and run by every worker. */
 #define JOB_KINDS(X)                                                                       \
     X("noop", job_noop_run)           /* does nothing: benchmarks and tests */             \
-    X("test.mark", job_test_mark_run) /* inserts job_effects(job_id): fault tests */
+    X("test.mark", job_test_mark_run) /* inserts job_effects(job_id): fault tests */       \
+    X("absence.apply", job_absence_apply_run) /* a notice onto the timesheet */            \
+    X("email.notify", job_email_notify_run)   /* one notification mail */                  \
+    X("chat.unread", job_chat_unread_run)     /* members wait for a digest */              \
+    X("news.email", job_news_email_run)       /* mails to a news item's parents */
 
 /* To add a service (a scheduler, the mailer): a start and a stop function
  * (see worker_service in worker.h) and its line here. */
-#define WORKER_SERVICES(X) /* X("name", start_fn, stop_fn) */
+#define WORKER_SERVICES(X) /* X("name", start_fn, stop_fn) */                              \
+    X("mailer", svc_mailer_start, svc_mailer_stop)                                         \
+    X("digest", sched_digest_start, sched_digest_stop)                                     \
+    X("reminders", sched_reminders_start, sched_reminders_stop)
 
 #define JOB_DECLARE(kind, fn) job_run_fn fn;
 JOB_KINDS(JOB_DECLARE)
