@@ -87,8 +87,10 @@ static void bc_start_round(int64_t now)
     /* warm-up rounds are bursts: they run every code path the measured rounds run */
     B.nk = B.round >= G.warm && B.round < G.warm + G.singles ? 1 : G.burst;
     B.next_k += B.nk;
-    if (!G.api_key)
-        return bc_fire();
+    if (!G.api_key) {
+        bc_fire();
+        return;
+    }
     B.armed = 0;
     B.phase = BC_ARMING;
     B.until = now + (int64_t)G.round_timeout_ms * 1000000;

@@ -9,7 +9,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-static int64_t lg_now_ns(void)
+static inline int64_t lg_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -22,7 +22,7 @@ static int64_t lg_now_ns(void)
  * not the server, the thing measured. Both `"k":v` and `"k": v` (jsonb's text
  * form) match; the first occurrence wins, so callers ask for keys that occur
  * once in the frames they read. */
-static const char *lg_json_find(const char *m, size_t len, const char *key)
+static inline const char *lg_json_find(const char *m, size_t len, const char *key)
 {
     size_t kl = strlen(key);
     const char *end = m + len;
@@ -48,7 +48,7 @@ static const char *lg_json_find(const char *m, size_t len, const char *key)
 }
 
 /* The integer value of key, or -1 when absent or not a non-negative integer. */
-static long long lg_json_int(const char *m, size_t len, const char *key)
+static inline long long lg_json_int(const char *m, size_t len, const char *key)
 {
     const char *v = lg_json_find(m, len, key);
     const char *end = m + len;
@@ -61,7 +61,7 @@ static long long lg_json_int(const char *m, size_t len, const char *key)
 }
 
 /* 1 when key's value is the string s. */
-static int lg_json_is(const char *m, size_t len, const char *key, const char *s)
+static inline int lg_json_is(const char *m, size_t len, const char *key, const char *s)
 {
     const char *v = lg_json_find(m, len, key);
     size_t sl = strlen(s);
@@ -71,7 +71,7 @@ static int lg_json_is(const char *m, size_t len, const char *key, const char *s)
 
 /* The string value of key: pointer past the opening quote and its length
  * (no escapes expected), or NULL. */
-static const char *lg_json_str(const char *m, size_t len, const char *key, size_t *slen)
+static inline const char *lg_json_str(const char *m, size_t len, const char *key, size_t *slen)
 {
     const char *v = lg_json_find(m, len, key);
     const char *end = m + len;
@@ -84,14 +84,14 @@ static const char *lg_json_str(const char *m, size_t len, const char *key, size_
     return v + 1;
 }
 
-static int lg_cmp_i64(const void *a, const void *b)
+static inline int lg_cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
 }
 
 /* Nearest-rank percentile p (0..100) of v[0..n) sorted ascending; 0 when n == 0. */
-static int64_t lg_pct(const int64_t *v, size_t n, double p)
+static inline int64_t lg_pct(const int64_t *v, size_t n, double p)
 {
     if (n == 0)
         return 0;
@@ -105,7 +105,7 @@ static int64_t lg_pct(const int64_t *v, size_t n, double p)
 
 /* CPU seconds (user + system) this process has used: shows whether the load
  * generator, not the server, was the bottleneck. */
-static double lg_cpu_s(void)
+static inline double lg_cpu_s(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -113,7 +113,7 @@ static double lg_cpu_s(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-static double lg_ms(int64_t ns)
+static inline double lg_ms(int64_t ns)
 {
     return (double)ns / 1e6;
 }

@@ -36,7 +36,7 @@ typedef struct lgws_hdr {
  * intermediaries, and a cryptographic RNG per frame would skew the measurement. */
 static uint64_t lgws_rng_state = 0x9E3779B97F4A7C15ull;
 
-static uint64_t lgws_rand(void)
+static inline uint64_t lgws_rand(void)
 {
     uint64_t x = lgws_rng_state;
     x ^= x >> 12;
@@ -47,7 +47,7 @@ static uint64_t lgws_rand(void)
 }
 
 /* A fresh Sec-WebSocket-Key (24 base64 characters plus NUL) into key. */
-static void lgws_make_key(char key[LGWS_KEY_LEN + 1])
+static inline void lgws_make_key(char key[LGWS_KEY_LEN + 1])
 {
     unsigned char raw[16];
     uint64_t a = lgws_rand(), b = lgws_rand();
@@ -58,7 +58,7 @@ static void lgws_make_key(char key[LGWS_KEY_LEN + 1])
 }
 
 /* 1 when accept (not NUL-terminated, alen bytes) is the server's proof for key. */
-static int lgws_accept_ok(const char *key, const char *accept, size_t alen)
+static inline int lgws_accept_ok(const char *key, const char *accept, size_t alen)
 {
     char buf[LGWS_KEY_LEN + sizeof(LGWS_GUID)];
     unsigned char digest[SHA_DIGEST_LENGTH];
@@ -71,8 +71,8 @@ static int lgws_accept_ok(const char *key, const char *accept, size_t alen)
 
 /* The upgrade request into out; proto NULL offers no subprotocol. Returns its
  * length, or -1 when cap is too small. */
-static int lgws_request(char *out, size_t cap, const char *host, int port, const char *path,
-                        const char *key, const char *proto)
+static inline int lgws_request(char *out, size_t cap, const char *host, int port, const char *path,
+                               const char *key, const char *proto)
 {
     int n = snprintf(out, cap,
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
@@ -85,7 +85,7 @@ static int lgws_request(char *out, size_t cap, const char *host, int port, const
 
 /* Find header name (case-insensitive) in the response head; returns its value
  * with leading blanks skipped and its length in *vlen, or NULL. */
-static const char *lgws_header(const char *head, size_t len, const char *name, size_t *vlen)
+static inline const char *lgws_header(const char *head, size_t len, const char *name, size_t *vlen)
 {
     size_t nl = strlen(name);
     const char *end = head + len;
@@ -110,7 +110,8 @@ static const char *lgws_header(const char *head, size_t len, const char *name, s
 
 /* Check a complete response head (up to and including the blank line): 0 when
  * it is a 101 with the right accept, else -1 with a reason in why. */
-static int lgws_check_response(const char *head, size_t len, const char *key, const char **why)
+static inline int lgws_check_response(const char *head, size_t len, const char *key,
+                                      const char **why)
 {
     size_t alen = 0;
     if (len < 12 || strncmp(head, "HTTP/1.1 101", 12) != 0) {
@@ -127,7 +128,7 @@ static int lgws_check_response(const char *head, size_t len, const char *key, co
 
 /* Encode one final, masked client frame of opcode into out (cap bytes).
  * Returns the frame's length, or -1 when it does not fit. */
-static long lgws_frame(uint8_t *out, size_t cap, int opcode, const void *payload, size_t len)
+static inline long lgws_frame(uint8_t *out, size_t cap, int opcode, const void *payload, size_t len)
 {
     size_t h = 2;
     out[0] = (uint8_t)(0x80 | opcode);
@@ -159,7 +160,7 @@ static long lgws_frame(uint8_t *out, size_t cap, int opcode, const void *payload
 /* Parse a frame header at buf (len bytes available). Returns 1 with *h filled
  * when the header is complete, 0 when more bytes are needed, -1 on a frame no
  * server may send (reserved bits, oversized control frame). */
-static int lgws_parse(const uint8_t *buf, size_t len, lgws_hdr *h)
+static inline int lgws_parse(const uint8_t *buf, size_t len, lgws_hdr *h)
 {
     if (len < 2)
         return 0;
@@ -197,7 +198,7 @@ static int lgws_parse(const uint8_t *buf, size_t len, lgws_hdr *h)
 }
 
 /* Undo a (tolerated) server mask in place. */
-static void lgws_unmask(uint8_t *p, size_t len, const uint8_t mask[4])
+static inline void lgws_unmask(uint8_t *p, size_t len, const uint8_t mask[4])
 {
     for (size_t i = 0; i < len; i++)
         p[i] ^= mask[i & 3];

@@ -282,17 +282,25 @@ static void conn_feed_frames(lg_conn *c, const char *data, size_t len)
     const uint8_t *buf = (const uint8_t *)data;
     size_t n = len, off = 0;
     if (c->in_len) {
-        if (buf_append(&c->in, &c->in_len, &c->in_cap, data, len) != 0)
-            return conn_fail(c, "receive buffer overflow");
+        if (buf_append(&c->in, &c->in_len, &c->in_cap, data, len) != 0) {
+            conn_fail(c, "receive buffer overflow");
+            return;
+        }
         buf = (const uint8_t *)c->in;
         n = c->in_len;
     }
     while (off < n) {
         lgws_hdr h;
         int r = lgws_parse(buf + off, n - off, &h);
-        if (r < 0)
-            return conn_fail(c, "protocol error in server frame");
-        if (r == 0 || h.len > LG_MAX_MSG || off + h.hdr_len + h.len > n)
+        if (r < 0) {
+            conn_fail(c, "protocol error in server frame");
+            return;
+        }
+        if (r > 0 && h.len > LG_MAX_MSG) {
+            conn_fail(c, "server frame too large");
+            return;
+        }
+        if (r == 0 || off + h.hdr_len + h.len > n)
             break;
         uint8_t *pl = (uint8_t *)buf + off + h.hdr_len;
         if (h.masked)
@@ -314,20 +322,25 @@ static void conn_feed_frames(lg_conn *c, const char *data, size_t len)
 static void conn_feed_upgrade(lg_conn *c, const char *data, size_t len)
 {
     const char *why = NULL;
-    if (buf_append(&c->in, &c->in_len, &c->in_cap, data, len) != 0)
-        return conn_fail(c, "upgrade response too large");
+    if (buf_append(&c->in, &c->in_len, &c->in_cap, data, len) != 0) {
+        conn_fail(c, "upgrade response too large");
+        return;
+    }
     char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
     if (!end)
         return;
     size_t head = (size_t)(end - c->in) + 4;
     if (lgws_check_response(c->in, head, c->key, &why) != 0) {
         fprintf(stderr, "loadgen: upgrade refused: %.*s\n", (int)(head > 200 ? 200 : head), c->in);
-        return conn_fail(c, why);
+        conn_fail(c, why);
+        return;
     }
     size_t rest = c->in_len - head;
     char *tail = rest ? malloc(rest) : NULL;
-    if (rest && !tail)
-        return conn_fail(c, "out of memory");
+    if (rest && !tail) {
+        conn_fail(c, "out of memory");
+        return;
+    }
     if (rest)
         memcpy(tail, c->in + head, rest);
     free(c->in);
@@ -342,8 +355,10 @@ static void conn_feed_upgrade(lg_conn *c, const char *data, size_t len)
 /* An HTTP trigger's response: complete at Content-Length or EOF. */
 static void conn_feed_http(lg_conn *c, const char *data, size_t len, int eof)
 {
-    if (len && buf_append(&c->in, &c->in_len, &c->in_cap, data, len) != 0)
-        return conn_fail(c, "response too large");
+    if (len && buf_append(&c->in, &c->in_len, &c->in_cap, data, len) != 0) {
+        conn_fail(c, "response too large");
+        return;
+    }
     char *end = c->in ? memmem(c->in, c->in_len, "\r\n\r\n", 4) : NULL;
     if (!end && !eof)
         return;
@@ -368,10 +383,14 @@ static void conn_on_readable(lg_conn *c)
     ssize_t r = recv(c->fd, lg_rbuf, sizeof(lg_rbuf), 0);
     if (r < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-    if (c->kind == LG_HTTP)
-        return conn_feed_http(c, lg_rbuf, r > 0 ? (size_t)r : 0, r <= 0);
-    if (r <= 0)
-        return conn_fail(c, r == 0 ? "closed by server" : strerror(errno));
+    if (c->kind == LG_HTTP) {
+        conn_feed_http(c, lg_rbuf, r > 0 ? (size_t)r : 0, r <= 0);
+        return;
+    }
+    if (r <= 0) {
+        conn_fail(c, r == 0 ? "closed by server" : strerror(errno));
+        return;
+    }
     if (c->state == LG_UPGRADING)
         conn_feed_upgrade(c, lg_rbuf, (size_t)r);
     else if (c->state == LG_AUTHING || c->state == LG_READY)
@@ -384,8 +403,10 @@ static void conn_on_connected(lg_conn *c)
     int err = 0;
     socklen_t el = sizeof(err);
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-    if (err)
-        return conn_fail(c, strerror(err));
+    if (err) {
+        conn_fail(c, strerror(err));
+        return;
+    }
     if (c->kind == LG_HTTP) {
         c->state = LG_READY;
         G.inflight--;
@@ -403,14 +424,18 @@ static void conn_on_connected(lg_conn *c)
 
 static void conn_on_writable(lg_conn *c)
 {
-    if (c->state == LG_CONNECTING)
-        return conn_on_connected(c);
+    if (c->state == LG_CONNECTING) {
+        conn_on_connected(c);
+        return;
+    }
     while (c->out_len) {
         ssize_t w = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
         if (w < 0 && errno == EAGAIN)
             return;
-        if (w <= 0)
-            return conn_fail(c, "send failed");
+        if (w <= 0) {
+            conn_fail(c, "send failed");
+            return;
+        }
         memmove(c->out, c->out + w, c->out_len - (size_t)w);
         c->out_len -= (uint32_t)w;
     }
