@@ -18,10 +18,10 @@
 /* One accepted mail, from mailer_send until its callback has run. */
 typedef struct mailer_job {
     struct mailer_job *next;
-    mail_t view;        /* what the callback sees; points at the copies below */
+    mail_t view; /* what the callback sees; points at the copies below */
     char *from, *to_addr, *to_name, *subject, *message_id;
-    char *env_from;     /* envelope sender when mail->from was given, else NULL */
-    char *text;         /* the encoded message */
+    char *env_from; /* envelope sender when mail->from was given, else NULL */
+    char *text;     /* the encoded message */
     mailer_done_cb *cb;
     void *arg;
     smtp_message_t msg; /* during its session only */
@@ -37,20 +37,20 @@ typedef struct job_list {
 
 struct mailer {
     uv_loop_t *loop;
-    uv_async_t async;     /* threads → loop: mail done, thread exited */
-    uv_timer_t flush;     /* hands the mail staged this loop turn to the threads */
-    job_list staged;      /* loop thread only */
-    size_t outstanding;   /* loop thread only: accepted, not yet called back */
-    int closing;          /* loop thread only */
-    int handles_open;     /* loop thread only: async and flush until closed */
+    uv_async_t async;   /* threads → loop: mail done, thread exited */
+    uv_timer_t flush;   /* hands the mail staged this loop turn to the threads */
+    job_list staged;    /* loop thread only */
+    size_t outstanding; /* loop thread only: accepted, not yet called back */
+    int closing;        /* loop thread only */
+    int handles_open;   /* loop thread only: async and flush until closed */
     void (*closed)(void *);
     void *closed_arg;
 
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t wake;
-    job_list queue;       /* waiting for a thread */
-    job_list done;        /* finished, waiting for the loop */
-    int idle;             /* threads not in a session */
+    job_list queue; /* waiting for a thread */
+    job_list done;  /* finished, waiting for the loop */
+    int idle;       /* threads not in a session */
     int exited;
     int stopping;
     uint64_t in_flight;
@@ -61,7 +61,7 @@ struct mailer {
     /* Settings, copied from the config and read-only once threads run. */
     char server[300];
     enum starttls_option starttls;
-    SSL_CTX *tls;         /* shared by every session when STARTTLS is on */
+    SSL_CTX *tls; /* shared by every session when STARTTLS is on */
     char *user, *password;
     char *from_name, *from_addr;
 };
@@ -225,12 +225,23 @@ static void mailer_on_event(smtp_session_t s, int event, void *arg, ...)
     mailer_session_note *note = arg;
     const char *what = NULL;
     switch (event) {
-    case SMTP_EV_EXTNA_STARTTLS: what = "smtp: the server does not offer STARTTLS"; break;
-    case SMTP_EV_INVALID_PEER_CERTIFICATE: what = "smtp: server certificate not trusted"; break;
-    case SMTP_EV_NO_PEER_CERTIFICATE: what = "smtp: the server sent no certificate"; break;
-    case SMTP_EV_WRONG_PEER_CERTIFICATE: what = "smtp: server certificate is for another host"; break;
-    case SMTP_EV_UNUSABLE_CA_LIST: what = "smtp: unusable CA list"; break;
-    default: break;
+    case SMTP_EV_EXTNA_STARTTLS:
+        what = "smtp: the server does not offer STARTTLS";
+        break;
+    case SMTP_EV_INVALID_PEER_CERTIFICATE:
+        what = "smtp: server certificate not trusted";
+        break;
+    case SMTP_EV_NO_PEER_CERTIFICATE:
+        what = "smtp: the server sent no certificate";
+        break;
+    case SMTP_EV_WRONG_PEER_CERTIFICATE:
+        what = "smtp: server certificate is for another host";
+        break;
+    case SMTP_EV_UNUSABLE_CA_LIST:
+        what = "smtp: unusable CA list";
+        break;
+    default:
+        break;
     }
     if (what)
         snprintf(note->text, sizeof(note->text), "%s", what);

@@ -35,14 +35,14 @@ enum {
  * strings may go as soon as it returns. Text is UTF-8 (see mime.h for how it
  * is cleaned and encoded). */
 typedef struct mail {
-    const char *from;        /* "Name <addr>" or "addr"; NULL: the config's mail_from */
-    const char *to_addr;     /* required, ASCII addr-spec */
-    const char *to_name;     /* display name, may be NULL */
+    const char *from;    /* "Name <addr>" or "addr"; NULL: the config's mail_from */
+    const char *to_addr; /* required, ASCII addr-spec */
+    const char *to_name; /* display name, may be NULL */
     const char *subject;
-    const char *body;        /* text/plain */
-    const char *message_id;  /* required, deterministic per notification, e.g.
-                              * "<absence.42.7@epos.local>": a retry of the same
-                              * notification carries the same id */
+    const char *body;           /* text/plain */
+    const char *message_id;     /* required, deterministic per notification, e.g.
+                                 * "<absence.42.7@epos.local>": a retry of the same
+                                 * notification carries the same id */
     const mime_header *headers; /* extra headers, e.g. {"X-EPOS-Kind","absence"} */
     size_t nheaders;
 } mail_t;
@@ -62,14 +62,14 @@ typedef struct mailer mailer_t;
 
 /* Counters since creation, for /metrics. */
 typedef struct mailer_stats {
-    uint64_t sessions;    /* SMTP sessions started (one connection each) */
-    uint64_t attempts;    /* mails handed to a session */
-    uint64_t sent;        /* callbacks by status */
+    uint64_t sessions; /* SMTP sessions started (one connection each) */
+    uint64_t attempts; /* mails handed to a session */
+    uint64_t sent;     /* callbacks by status */
     uint64_t tempfail;
     uint64_t permfail;
-    uint64_t max_batch;   /* most mails one session carried */
-    uint64_t queued;      /* now: accepted, waiting for a thread */
-    uint64_t in_flight;   /* now: in a session */
+    uint64_t max_batch; /* most mails one session carried */
+    uint64_t queued;    /* now: accepted, waiting for a thread */
+    uint64_t in_flight; /* now: in a session */
 } mailer_stats;
 
 /* Start `threads` sending threads (<= 0: 4; at most 64), each running one
@@ -78,8 +78,8 @@ typedef struct mailer_stats {
  * server's certificate must chain to OpenSSL's default store — SSL_CERT_FILE
  * or SSL_CERT_DIR override it — and name the host; an untrusted certificate
  * ends the session, never falls back to plain text) and AUTH (PLAIN, LOGIN,
- * CRAM-MD5 as offered) when cfg->smtp_user is set. The envelope sender is the address of cfg->mail_from. cfg is not kept.
- * The mailer holds the loop open only while mail is outstanding.
+ * CRAM-MD5 as offered) when cfg->smtp_user is set. The envelope sender is the address of
+ * cfg->mail_from. cfg is not kept. The mailer holds the loop open only while mail is outstanding.
  * Returns NULL when mail_from has no valid address, or when memory or
  * threads run out. */
 mailer_t *mailer_create(uv_loop_t *loop, const epos_config *cfg, int threads);

@@ -321,9 +321,8 @@ static int message_id_span(const char *mid, const char **id, size_t *n)
 static int header_name_ok(const char *name)
 {
     static const char *const reserved[] = {
-        "From",         "To",          "Cc",       "Bcc",        "Subject",
-        "Date",         "Message-ID",  "MIME-Version", "Sender", "Return-Path",
-        "Received",     "Auto-Submitted",
+        "From",       "To",           "Cc",     "Bcc",         "Subject",  "Date",
+        "Message-ID", "MIME-Version", "Sender", "Return-Path", "Received", "Auto-Submitted",
     };
     size_t n = name ? strlen(name) : 0;
     if (n == 0 || n > 64)
@@ -347,9 +346,9 @@ int mime_format_date(time_t t, char *buf, size_t len)
     struct tm tm;
     if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
         return -1;
-    int n = snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
-                     tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec);
+    int n =
+        snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday,
+                 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
     return n < 0 || (size_t)n >= len ? -1 : n;
 }
 

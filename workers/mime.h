@@ -23,10 +23,10 @@ typedef struct mime_header {
  * CR, LF and other control characters in a header field become spaces, so no
  * input can start a new header. NULL text fields are empty. */
 typedef struct mime_mail {
-    const char *from_name;  /* display name, may be NULL */
-    const char *from_addr;  /* addr-spec "local@domain", ASCII, required */
-    const char *to_name;    /* display name, may be NULL */
-    const char *to_addr;    /* addr-spec, required */
+    const char *from_name; /* display name, may be NULL */
+    const char *from_addr; /* addr-spec "local@domain", ASCII, required */
+    const char *to_name;   /* display name, may be NULL */
+    const char *to_addr;   /* addr-spec, required */
     const char *subject;
     const char *body;       /* LF, CR or CRLF line ends: sent as CRLF */
     const char *message_id; /* "<left@right>" or "left@right", required */

@@ -1,4 +1,4 @@
-/* test_mailer.c -- the mailer against real SMTP servers (aiosmtpd, smtp-sink): delivery, refusals, close. */
+/* test_mailer.c -- the mailer against real SMTP servers: delivery, refusals, TLS, close. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -267,7 +267,8 @@ static void test_delivers_russian_mail_over_shared_sessions(void **state)
     int seen[N] = {0};
     size_t k;
     json_t *msg;
-    json_array_foreach(all, k, msg) {
+    json_array_foreach(all, k, msg)
+    {
         int i = -1;
         char expect[200];
         sscanf(json_string_value(json_object_get(msg, "mid")), "<absence.%d.7@epos.local>", &i);
@@ -394,7 +395,8 @@ static void test_starttls(void **state)
     /* A CA that did not sign the server's certificate. */
     snprintf(cmd, sizeof(cmd),
              "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other "
-             "-keyout %s.key -out %s 2>/dev/null", other, other);
+             "-keyout %s.key -out %s 2>/dev/null",
+             other, other);
     assert_int_equal(system(cmd), 0);
     server s = server_start("tls", cert, key, dir);
     epos_config cfg = config_for(s.port);
@@ -498,7 +500,8 @@ static void test_throughput_smtp_sink(void **state)
         _exit(127);
     }
     /* smtp-sink tells nobody when it listens: probe until it accepts. */
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     for (int tries = 0;; tries++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -1,4 +1,4 @@
-/* test_mime.c -- the mail builder: encoded words decode back, lines stay short, no header injection. */
+/* test_mime.c -- the mail builder: words decode back, short lines, no header injection. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -117,6 +117,16 @@ static char *header_decoded(const char *msg, const char *name)
     return d;
 }
 
+/* Header `name` of msg is `expect`, unfolded; decoded from encoded words
+ * when `decode`. */
+static void expect_header(const char *msg, const char *name, const char *expect, int decode)
+{
+    char *v = decode ? header_decoded(msg, name) : header_get(msg, name);
+    assert_non_null(v);
+    assert_string_equal(v, expect);
+    free(v);
+}
+
 /* Every line ends in CRLF, none longer than MIME_LINE_MAX, no bare CR or LF,
  * every encoded word at most 75 characters. */
 static void check_lines(const char *msg)
@@ -172,30 +182,14 @@ static void test_build_decodes_back(void **state)
     assert_int_equal(len, strlen(msg));
     check_lines(msg);
 
-    char *v = header_decoded(msg, "Subject");
-    assert_string_equal(v, "Уведомление об отсутствии");
-    free(v);
-    v = header_decoded(msg, "To");
-    assert_string_equal(v, "Иванова Мария Петровна <maria@example.org>");
-    free(v);
-    v = header_decoded(msg, "From");
-    assert_string_equal(v, "ЭПОС <noreply@epos.local>");
-    free(v);
-    v = header_get(msg, "Date");
-    assert_string_equal(v, "Tue, 03 Feb 2026 13:00:00 +0000");
-    free(v);
-    v = header_get(msg, "Message-ID");
-    assert_string_equal(v, "<absence.42.7@epos.local>");
-    free(v);
-    v = header_get(msg, "Content-Type");
-    assert_string_equal(v, "text/plain; charset=UTF-8");
-    free(v);
-    v = header_get(msg, "Content-Transfer-Encoding");
-    assert_string_equal(v, "base64");
-    free(v);
-    v = header_get(msg, "MIME-Version");
-    assert_string_equal(v, "1.0");
-    free(v);
+    expect_header(msg, "Subject", "Уведомление об отсутствии", 1);
+    expect_header(msg, "To", "Иванова Мария Петровна <maria@example.org>", 1);
+    expect_header(msg, "From", "ЭПОС <noreply@epos.local>", 1);
+    expect_header(msg, "Date", "Tue, 03 Feb 2026 13:00:00 +0000", 0);
+    expect_header(msg, "Message-ID", "<absence.42.7@epos.local>", 0);
+    expect_header(msg, "Content-Type", "text/plain; charset=UTF-8", 0);
+    expect_header(msg, "Content-Transfer-Encoding", "base64", 0);
+    expect_header(msg, "MIME-Version", "1.0", 0);
 
     const char *body = strstr(msg, "\r\n\r\n") + 4;
     char *text = b64_decode(body, strlen(body));
@@ -215,13 +209,11 @@ static void test_long_subject_folds(void **state)
     char *msg = mime_build(&m, NULL);
     assert_non_null(msg);
     check_lines(msg);
-    char *v = header_decoded(msg, "Subject");
-    assert_string_equal(v, subject);
-    free(v);
-    v = header_decoded(msg, "To");
-    assert_string_equal(v, "Константинопольская-Щербатова Анастасия-Александра Вячеславовна "
-                           "<maria@example.org>");
-    free(v);
+    expect_header(msg, "Subject", subject, 1);
+    expect_header(msg, "To",
+                  "Константинопольская-Щербатова Анастасия-Александра Вячеславовна "
+                  "<maria@example.org>",
+                  1);
     free(msg);
 }
 
@@ -234,26 +226,16 @@ static void test_ascii_headers_stay_readable(void **state)
     char *msg = mime_build(&m, NULL);
     assert_non_null(msg);
     check_lines(msg);
-    char *v = header_get(msg, "Subject");
-    assert_string_equal(v, "Timesheet reminder");
-    free(v);
-    v = header_get(msg, "To");
-    assert_string_equal(v, "\"Ivanova, Maria \\\"Masha\\\"\" <maria@example.org>");
-    free(v);
-    v = header_get(msg, "From");
-    assert_string_equal(v, "EPOS <noreply@epos.local>");
-    free(v);
+    expect_header(msg, "Subject", "Timesheet reminder", 0);
+    expect_header(msg, "To", "\"Ivanova, Maria \\\"Masha\\\"\" <maria@example.org>", 0);
+    expect_header(msg, "From", "EPOS <noreply@epos.local>", 0);
     free(msg);
 
     m.to_name = NULL;
     m.subject = "looks like =?UTF-8?B?0J8=?= but is not";
     msg = mime_build(&m, NULL);
-    v = header_get(msg, "To");
-    assert_string_equal(v, "maria@example.org");
-    free(v);
-    v = header_decoded(msg, "Subject");
-    assert_string_equal(v, "looks like =?UTF-8?B?0J8=?= but is not");
-    free(v);
+    expect_header(msg, "To", "maria@example.org", 0);
+    expect_header(msg, "Subject", "looks like =?UTF-8?B?0J8=?= but is not", 1);
     free(msg);
 }
 
@@ -275,21 +257,25 @@ static void test_no_header_injection(void **state)
     assert_null(header_get(msg, "Bcc"));
     assert_null(header_get(msg, "X-Evil"));
     assert_null(header_get(msg, "Reply-To"));
-    char *v = header_decoded(msg, "Subject");
-    assert_string_equal(v, "Привет  Bcc: victim@example.org    fake body");
-    free(v);
-    v = header_decoded(msg, "X-EPOS-Kind");
-    assert_string_equal(v, "absence  Bcc: x@example.org");
-    free(v);
+    expect_header(msg, "Subject", "Привет  Bcc: victim@example.org    fake body", 1);
+    expect_header(msg, "X-EPOS-Kind", "absence  Bcc: x@example.org", 1);
     free(msg);
 }
 
 static void test_rejects_bad_input(void **state)
 {
     mime_mail m = base_mail();
-    const char *bad_addr[] = {NULL, "", "maria", "@example.org", "maria@", "a@b@c",
-                              "maria@example.org\r\nBcc: x@y", "ma ria@example.org",
-                              "<maria@example.org>", "мария@example.org", "a,b@example.org"};
+    const char *bad_addr[] = {NULL,
+                              "",
+                              "maria",
+                              "@example.org",
+                              "maria@",
+                              "a@b@c",
+                              "maria@example.org\r\nBcc: x@y",
+                              "ma ria@example.org",
+                              "<maria@example.org>",
+                              "мария@example.org",
+                              "a,b@example.org"};
     for (size_t i = 0; i < sizeof(bad_addr) / sizeof(bad_addr[0]); i++) {
         m.to_addr = bad_addr[i];
         assert_null(mime_build(&m, NULL));
@@ -301,8 +287,8 @@ static void test_rejects_bad_input(void **state)
         assert_null(mime_build(&m, NULL));
     }
     m = base_mail();
-    const char *bad_name[] = {"", "X Kind", "X-Kind:", "X-Kind\r\nBcc", "bcc", "content-type",
-                              "Message-Id", "X-Кind"};
+    const char *bad_name[] = {"",    "X Kind",       "X-Kind:",    "X-Kind\r\nBcc",
+                              "bcc", "content-type", "Message-Id", "X-Кind"};
     for (size_t i = 0; i < sizeof(bad_name) / sizeof(bad_name[0]); i++) {
         mime_header h = {bad_name[i], "v"};
         m.headers = &h;
@@ -316,22 +302,22 @@ static void test_message_id_forms(void **state)
     mime_mail m = base_mail();
     m.message_id = "digest.2026-02-03.7@epos.local";
     char *msg = mime_build(&m, NULL);
-    char *v = header_get(msg, "Message-ID");
-    assert_string_equal(v, "<digest.2026-02-03.7@epos.local>");
-    free(v);
+    expect_header(msg, "Message-ID", "<digest.2026-02-03.7@epos.local>", 0);
     free(msg);
 }
 
 static void test_invalid_utf8_replaced(void **state)
 {
     mime_mail m = base_mail();
-    m.subject = "a\xff" "b\xd0";                  /* stray byte, truncated sequence */
+    m.subject = "a\xff"
+                "b\xd0";                       /* stray byte, truncated sequence */
     m.body = "x\xc0\xafy\xed\xa0\x80z\r\rend"; /* overlong '/', a surrogate, CR CR */
     char *msg = mime_build(&m, NULL);
     assert_non_null(msg);
-    char *v = header_decoded(msg, "Subject");
-    assert_string_equal(v, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
-    free(v);
+    expect_header(msg, "Subject",
+                  "a\xEF\xBF\xBD"
+                  "b\xEF\xBF\xBD",
+                  1);
     const char *body = strstr(msg, "\r\n\r\n") + 4;
     char *text = b64_decode(body, strlen(body));
     assert_string_equal(text, "x\xEF\xBF\xBD\xEF\xBF\xBDy\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDz"
@@ -373,12 +359,8 @@ static void test_extra_headers(void **state)
     char *msg = mime_build(&m, NULL);
     assert_non_null(msg);
     check_lines(msg);
-    char *v = header_get(msg, "X-EPOS-Kind");
-    assert_string_equal(v, "timesheet.reminder");
-    free(v);
-    v = header_decoded(msg, "X-EPOS-Group");
-    assert_string_equal(v, "Группа «Солнышко»");
-    free(v);
+    expect_header(msg, "X-EPOS-Kind", "timesheet.reminder", 0);
+    expect_header(msg, "X-EPOS-Group", "Группа «Солнышко»", 1);
     free(msg);
 }
 
