@@ -139,7 +139,8 @@ export function mount(root, ctx) {
       dataset: { id: String(a.id) } },
     h('h3', { id: hid }, `${childName(a.child_id)}: ${period(a)}`),
     h('p', null, h('span', { class: `tag tag-${a.status}` }, statusWord(a.status)), ' ',
-      h('span', { class: 'muted' }, `подано ${formatTime(a.created_at)}`)),
+      a.applied && !withdrawn ? h('span', { class: 'tag tag-holiday' }, statusWord('applied')) : null, ' ',
+      h('span', { class: 'muted' }, `отправлено ${formatTime(a.created_at)}`)),
     a.reason ? h('p', { class: 'item-body' }, `Причина: ${a.reason}`) : null,
     answersOf.length ? h('ul', { class: 'answers' }, answersOf.map((r) => h('li', null,
       `${r.date ? formatDate(r.date) + ': ' : ''}${r.text || statusWord(r.status)}`))) : null,
@@ -161,6 +162,7 @@ export function mount(root, ctx) {
     answers[d.absence_id] = [...(answers[d.absence_id] || []), { date: d.date, status: d.status, text: d.text }];
     saveAnswers(answers);
     renderList();
+    load(); /* the notice's own status may have changed too (applied, withdrawn elsewhere) */
   });
   ctx.scope.on('absence.unexplained', (d) => {
     const btn = h('button', { type: 'button', class: 'btn btn-primary' }, 'Подать уведомление');
