@@ -67,8 +67,7 @@ static void queue_handles_init(queue *q)
     q->handles = 5;
 }
 
-queue *queue_create(uv_loop_t *loop, rds *cmd, const char *host, int port,
-                    const queue_opts *opts)
+queue *queue_create(uv_loop_t *loop, rds *cmd, const char *host, int port, const queue_opts *opts)
 {
     queue *q = calloc(1, sizeof(*q));
     char consumer[300], hostname[256] = "worker";
@@ -229,8 +228,7 @@ static void queue_take_entries(queue *q, const redisReply *reply)
     for (size_t s = 0; s < reply->elements; s++) {
         const redisReply *sr = reply->element[s];
         if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
-            sr->element[0]->type != REDIS_REPLY_STRING ||
-            sr->element[1]->type != REDIS_REPLY_ARRAY)
+            sr->element[0]->type != REDIS_REPLY_STRING || sr->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
         queue_kind *qk = queue_kind_by_stream(q, sr->element[0]->str);
         if (!qk)
@@ -356,8 +354,8 @@ void queue_dispatch(queue *q, job_t *j)
 static void queue_give_up(queue *q, job_t *j)
 {
     char err[300];
-    snprintf(err, sizeof(err), "delivered %d times without an answer (last error: %s)",
-             j->attempt, j->last_error[0] ? j->last_error : "none");
+    snprintf(err, sizeof(err), "delivered %d times without an answer (last error: %s)", j->attempt,
+             j->last_error[0] ? j->last_error : "none");
     log_warn("queue: job %s (%s) dead: %s", j->id, j->kind, err);
     queue_send_fail(q, j, -1, err);
     queue_outcome(q, j, QUEUE_DEAD);
@@ -427,8 +425,8 @@ void queue_job_done(job_t *j, int rc, const char *err)
         if (dead)
             log_warn("queue: job %s (%s) attempt %d dead: %s", j->id, j->kind, j->attempt, err);
         else
-            log_info("queue: job %s (%s) attempt %d failed, retry in %lld ms: %s", j->id,
-                     j->kind, j->attempt, (long long)delay, err);
+            log_info("queue: job %s (%s) attempt %d failed, retry in %lld ms: %s", j->id, j->kind,
+                     j->attempt, (long long)delay, err);
         queue_send_fail(q, j, delay, err);
         queue_outcome(q, j, dead ? QUEUE_DEAD : QUEUE_RETRIED);
         if (!dead)

@@ -16,25 +16,25 @@
 
 typedef struct queue_kind {
     char *kind;
-    char *stream;        /* <prefix>jobs:<kind> */
+    char *stream; /* <prefix>jobs:<kind> */
     queue_run_cb *run;
     void *arg;
-    char (*acks)[48];    /* entry ids done, not yet acked */
+    char (*acks)[48]; /* entry ids done, not yet acked */
     size_t nacks, capacks;
-    int claiming;        /* a claim script is outstanding on this stream */
+    int claiming; /* a claim script is outstanding on this stream */
     struct queue *q;
     struct queue_kind *next;
 } queue_kind;
 
 struct queue {
     uv_loop_t *loop;
-    rds *cmd;            /* the caller's command connection */
-    rds *blk;            /* our blocking-read connection (consumers only) */
+    rds *cmd; /* the caller's command connection */
+    rds *blk; /* our blocking-read connection (consumers only) */
     char *host;
     int port;
-    queue_opts o;        /* prefix and consumer are owned copies */
-    char *delayed_key;   /* <prefix>delayed */
-    char *dead_key;      /* <prefix>dead */
+    queue_opts o;      /* prefix and consumer are owned copies */
+    char *delayed_key; /* <prefix>delayed */
+    char *dead_key;    /* <prefix>dead */
     queue_kind *kinds;
     int nkinds;
     queue_outcome_cb *outcome_cb;
@@ -42,26 +42,26 @@ struct queue {
 
     job_t *ready_head, *ready_tail; /* read, not started yet */
     int nready;
-    job_t *held;         /* handed to a handler (running or released), doubly linked */
-    int nrunning;        /* held and not released */
-    int reading;         /* an XREADGROUP is outstanding on blk */
-    int blk_ready;       /* blk is up and the groups were created on it */
-    long long blk_id;    /* CLIENT ID of blk, -1 when unknown */
-    int pending;         /* replies awaited on cmd (acks, retries, releases, ...) */
-    int promoting;       /* a promotion script is outstanding */
+    job_t *held;           /* handed to a handler (running or released), doubly linked */
+    int nrunning;          /* held and not released */
+    int reading;           /* an XREADGROUP is outstanding on blk */
+    int blk_ready;         /* blk is up and the groups were created on it */
+    long long blk_id;      /* CLIENT ID of blk, -1 when unknown */
+    int pending;           /* replies awaited on cmd (acks, retries, releases, ...) */
+    int promoting;         /* a promotion script is outstanding */
     uint64_t promote_hint; /* uv_now ms a retry made while promoting falls due, 0 none */
-    uint64_t rnd;        /* xorshift state for jitter */
-    unsigned ticks;      /* claim ticks so far */
-    int forgot;          /* left the consumer groups at stop */
+    uint64_t rnd;          /* xorshift state for jitter */
+    unsigned ticks;        /* claim ticks so far */
+    int forgot;            /* left the consumer groups at stop */
 
-    uv_idle_t flush_idle;   /* flush acks and read again, once per loop turn */
-    uv_timer_t claim_timer; /* claim idle jobs of others, refresh ours */
+    uv_idle_t flush_idle;     /* flush acks and read again, once per loop turn */
+    uv_timer_t claim_timer;   /* claim idle jobs of others, refresh ours */
     uv_timer_t promote_timer; /* move due delayed jobs to their streams */
-    uv_timer_t read_timer;  /* retry a read that could not be sent */
-    uv_timer_t stop_timer;  /* the grace period of queue_stop */
-    int handles;         /* our handles not yet closed */
+    uv_timer_t read_timer;    /* retry a read that could not be sent */
+    uv_timer_t stop_timer;    /* the grace period of queue_stop */
+    int handles;              /* our handles not yet closed */
     int started;
-    int stopping;        /* 1: queue_stop called; 2: blk closing; 3: done told */
+    int stopping; /* 1: queue_stop called; 2: blk closing; 3: done told */
     void (*stop_done)(void *arg);
     void *stop_arg;
 };

@@ -98,7 +98,8 @@ const char queue_lua_promote[] =
     "      'error', tostring(j.error or ''))\n"
     "  else\n"
     "    redis.call('XADD', ARGV[1] .. 'dead', '*', 'id', '', 'kind', '', 'payload', m,\n"
-    "      'attempt', '0', 'error', 'malformed delayed entry', 'failed_at', string.format('%d', now))\n"
+    "      'attempt', '0', 'error', 'malformed delayed entry',\n"
+    "      'failed_at', string.format('%d', now))\n"
     "  end\n"
     "  redis.call('ZREM', KEYS[1], m)\n"
     "end\n"
@@ -255,9 +256,9 @@ int queue_send_fail(queue *q, job_t *j, int64_t delay_ms, const char *err)
     char attempt[16], delay[24];
     snprintf(attempt, sizeof(attempt), "%d", j->attempt);
     snprintf(delay, sizeof(delay), "%lld", (long long)delay_ms);
-    const char *argv[] = {"EVAL",          queue_lua_fail, "3",    j->qk->stream, q->delayed_key,
-                          q->dead_key,     QUEUE_GROUP,    j->entry, j->id,       j->kind,
-                          j->payload,      attempt,        err,    delay};
+    const char *argv[] = {"EVAL",      queue_lua_fail, "3",      j->qk->stream, q->delayed_key,
+                          q->dead_key, QUEUE_GROUP,    j->entry, j->id,         j->kind,
+                          j->payload,  attempt,        err,      delay};
     size_t lens[14];
     for (int i = 0; i < 14; i++)
         lens[i] = strlen(argv[i]);
@@ -273,9 +274,9 @@ int queue_send_release(queue *q, job_t *j)
 {
     char attempt[16];
     snprintf(attempt, sizeof(attempt), "%d", j->attempt);
-    const char *argv[] = {"EVAL",  queue_lua_release, "1",     j->qk->stream, QUEUE_GROUP,
-                          j->entry, j->id,            j->kind, j->payload,    attempt,
-                          j->last_error};
+    const char *argv[] = {"EVAL",      queue_lua_release, "1",          j->qk->stream,
+                          QUEUE_GROUP, j->entry,          j->id,        j->kind,
+                          j->payload,  attempt,           j->last_error};
     size_t lens[11];
     for (int i = 0; i < 11; i++)
         lens[i] = strlen(argv[i]);
@@ -307,8 +308,8 @@ static void queue_on_claim(redisAsyncContext *c, void *r, void *privdata)
             job_t *j = queue_job_from_entry(q, qk, e, (int)e->element[2]->integer);
             if (!j)
                 continue;
-            log_info("queue: claimed job %s (%s) of a silent consumer, attempt %d", j->id,
-                     j->kind, j->attempt);
+            log_info("queue: claimed job %s (%s) of a silent consumer, attempt %d", j->id, j->kind,
+                     j->attempt);
             if (q->stopping) {
                 queue_send_release(q, j);
                 queue_job_free(j);
@@ -356,8 +357,8 @@ static void queue_refresh(queue *q, queue_kind *qk)
 void queue_forget_consumers(queue *q, const char *self)
 {
     for (queue_kind *qk = q->kinds; qk; qk = qk->next) {
-        const char *argv[] = {"EVAL", queue_lua_forget, "1", qk->stream, QUEUE_GROUP,
-                              QUEUE_FORGET_IDLE_MS, self};
+        const char *argv[] = {"EVAL",      queue_lua_forget,     "1", qk->stream,
+                              QUEUE_GROUP, QUEUE_FORGET_IDLE_MS, self};
         queue_send(q, queue_on_cmd_reply, 7, argv, NULL);
     }
 }
@@ -377,8 +378,8 @@ void queue_claim_tick(uv_timer_t *t)
         if (free_slots <= 0 || qk->claiming)
             continue;
         snprintf(count, sizeof(count), "%d", free_slots < 100 ? free_slots : 100);
-        const char *argv[] = {"EVAL", queue_lua_claim, "1", qk->stream, QUEUE_GROUP,
-                              q->o.consumer, idle, count};
+        const char *argv[] = {"EVAL",      queue_lua_claim, "1",  qk->stream,
+                              QUEUE_GROUP, q->o.consumer,   idle, count};
         if (rds_command_argv(q->cmd, queue_on_claim, qk, 8, argv, NULL) == 0) {
             q->pending++;
             qk->claiming = 1;
@@ -477,9 +478,9 @@ static void queue_on_enqueue(redisAsyncContext *c, void *r, void *privdata)
     free(e);
 }
 
-static int queue_enqueue_argv(queue *q, size_t n, const char *const *kinds,
-                              const char *const *ids, const char *const *payloads,
-                              int64_t delay_ms, int dedupe, queue_enqueue_cb *cb, void *arg)
+static int queue_enqueue_argv(queue *q, size_t n, const char *const *kinds, const char *const *ids,
+                              const char *const *payloads, int64_t delay_ms, int dedupe,
+                              queue_enqueue_cb *cb, void *arg)
 {
     char ttl[16], delay[24];
     int rc = -1;
@@ -513,8 +514,8 @@ out:
     return rc;
 }
 
-int queue_enqueue(queue *q, const char *kind, const char *id, const char *payload,
-                  int64_t delay_ms, queue_enqueue_cb *cb, void *arg)
+int queue_enqueue(queue *q, const char *kind, const char *id, const char *payload, int64_t delay_ms,
+                  queue_enqueue_cb *cb, void *arg)
 {
     char rid[40];
     int dedupe = id != NULL;

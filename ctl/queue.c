@@ -1,4 +1,5 @@
-/* queue.c -- eposctl queue stats|dead|replay: the job streams, the delayed set and the dead letters. */
+/* queue.c -- eposctl queue stats|dead|replay: the job streams, the delayed set and the dead
+ * letters. */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,8 @@ static const char ctl_lua_replay[] =
     "if #e == 0 then return 0 end\n"
     "local f, j = e[1][2], {}\n"
     "for i = 1, #f, 2 do j[f[i]] = f[i + 1] end\n"
-    "if not j.kind or not j.kind:match('^[%w_.:-]+$') or not j.id or j.id == '' then return -1 end\n"
+    "if not j.kind or not j.kind:match('^[%w_.:-]+$') or not j.id or j.id == '' then return -1 "
+    "end\n"
     "redis.call('XADD', ARGV[1] .. 'jobs:' .. j.kind, '*', 'id', j.id, 'kind', j.kind,\n"
     "  'payload', j.payload or '{}', 'attempt', '1', 'error', '')\n"
     "redis.call('XDEL', KEYS[1], ARGV[2])\n"
@@ -103,9 +105,9 @@ static json_t *ctl_stream_stats(redisContext *c, const char *stream, size_t plen
     freeReplyObject(g);
     if (lag < 0)
         lag = len > pending ? len - pending : 0;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I}", "kind", stream + plen, "length",
-                     (json_int_t)len, "pending", (json_int_t)pending, "lag", (json_int_t)lag,
-                     "consumers", (json_int_t)consumers);
+    return json_pack("{s:s, s:I, s:I, s:I, s:I}", "kind", stream + plen, "length", (json_int_t)len,
+                     "pending", (json_int_t)pending, "lag", (json_int_t)lag, "consumers",
+                     (json_int_t)consumers);
 }
 
 /* Every <prefix>jobs:* stream, sorted. Returns the count, -1 on error. */
@@ -116,7 +118,8 @@ static int ctl_streams(redisContext *c, char ***out)
     int n = 0;
     snprintf(pattern, sizeof(pattern), "%sjobs:*", QUEUE_PREFIX);
     do {
-        redisReply *r = ctl_redis_cmd(c, "SCAN %s MATCH %s COUNT 1000 TYPE stream", cursor, pattern);
+        redisReply *r =
+            ctl_redis_cmd(c, "SCAN %s MATCH %s COUNT 1000 TYPE stream", cursor, pattern);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
             freeReplyObject(r);
             goto fail;
@@ -180,7 +183,8 @@ static int ctl_queue_stats(redisContext *c, int json_out)
     json_object_set(st, "streams", arr);
     snprintf(now, sizeof(now), "%lld", ctl_now_ms());
     redisReply *due = ctl_redis_cmd(c, "ZCOUNT %s -inf %s", QUEUE_PREFIX "delayed", now);
-    json_object_set_new(st, "delayed", json_integer(ctl_redis_int(c, "ZCARD %s", QUEUE_PREFIX "delayed")));
+    json_object_set_new(st, "delayed",
+                        json_integer(ctl_redis_int(c, "ZCARD %s", QUEUE_PREFIX "delayed")));
     json_object_set_new(st, "delayed_due", json_integer(due ? due->integer : 0));
     json_object_set_new(st, "dead", json_integer(ctl_redis_int(c, "XLEN %s", QUEUE_PREFIX "dead")));
     freeReplyObject(due);
@@ -230,13 +234,12 @@ static void ctl_dead_print(json_t *o)
     if (t > 0 && gmtime_r(&t, &tm))
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     const char *payload = json_string_value(json_object_get(o, "payload"));
-    printf("%s  %s  %s  attempt %lld  failed %s\n  error: %s\n  payload: %.300s%s\n",
-           json_string_value(json_object_get(o, "entry")),
-           json_string_value(json_object_get(o, "id")),
-           json_string_value(json_object_get(o, "kind")),
-           (long long)json_integer_value(json_object_get(o, "attempt")), when,
-           json_string_value(json_object_get(o, "error")), payload,
-           strlen(payload) > 300 ? "…" : "");
+    printf(
+        "%s  %s  %s  attempt %lld  failed %s\n  error: %s\n  payload: %.300s%s\n",
+        json_string_value(json_object_get(o, "entry")), json_string_value(json_object_get(o, "id")),
+        json_string_value(json_object_get(o, "kind")),
+        (long long)json_integer_value(json_object_get(o, "attempt")), when,
+        json_string_value(json_object_get(o, "error")), payload, strlen(payload) > 300 ? "…" : "");
 }
 
 static int ctl_queue_dead(redisContext *c, long limit, int json_out)
@@ -289,8 +292,8 @@ static long ctl_replay_scan(redisContext *c, const char *job_id)
     char start[64] = "-";
     long moved = 0;
     for (;;) {
-        redisReply *r = ctl_redis_cmd(c, "XRANGE %s %s + COUNT %d", QUEUE_PREFIX "dead", start,
-                                      CTL_QUEUE_PAGE);
+        redisReply *r =
+            ctl_redis_cmd(c, "XRANGE %s %s + COUNT %d", QUEUE_PREFIX "dead", start, CTL_QUEUE_PAGE);
         if (!r)
             return -1;
         if (r->elements == 0) {

@@ -1,4 +1,5 @@
-/* main.c -- epos-worker: configuration, the loop, PostgreSQL and Redis, the queue, the relay, shutdown. */
+/* main.c -- epos-worker: configuration, the loop, PostgreSQL and Redis, the queue, the relay,
+ * shutdown. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,8 +142,7 @@ static void worker_on_deadline(uv_timer_t *t)
     if (running)
         return;
     worker_pg_where(w->cfg->pg_conninfo, where, sizeof(where));
-    log_error("cannot reach PostgreSQL (%s) within %d s; exiting", where,
-              WORKER_PG_WAIT_MS / 1000);
+    log_error("cannot reach PostgreSQL (%s) within %d s; exiting", where, WORKER_PG_WAIT_MS / 1000);
     w->exit_code = 1;
     worker_shutdown(w);
 }
@@ -229,7 +229,8 @@ static int worker_args(int argc, char **argv, const char **config_path)
                    "key may be overridden by an EPOS_* environment variable.\n");
             return 0;
         } else {
-            fprintf(stderr, "epos-worker: unknown argument '%s' (usage: epos-worker [--config FILE])\n",
+            fprintf(stderr,
+                    "epos-worker: unknown argument '%s' (usage: epos-worker [--config FILE])\n",
                     argv[i]);
             return -1;
         }

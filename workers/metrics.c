@@ -1,4 +1,5 @@
-/* metrics.c -- the worker's counters per job kind and a tiny HTTP responder for GET /metrics and /healthz. */
+/* metrics.c -- the worker's counters per job kind and a tiny HTTP responder for GET /metrics and
+ * /healthz. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,13 +90,13 @@ static void mbuf_printf(mbuf *b, const char *fmt, ...)
     }
 }
 
-#define METRIC_KINDS(b, m, name, type, help, fmt, expr)                                    \
-    do {                                                                                   \
-        mbuf_printf(b, "# HELP " name " " help "\n# TYPE " name " " type "\n");            \
-        for (size_t i = 0; i < (m)->nkinds; i++) {                                         \
-            const job_stats *st = &(m)->kinds[i];                                          \
-            mbuf_printf(b, name "{kind=\"%s\"} " fmt "\n", st->kind, expr);                \
-        }                                                                                  \
+#define METRIC_KINDS(b, m, name, type, help, fmt, expr)                                            \
+    do {                                                                                           \
+        mbuf_printf(b, "# HELP " name " " help "\n# TYPE " name " " type "\n");                    \
+        for (size_t i = 0; i < (m)->nkinds; i++) {                                                 \
+            const job_stats *st = &(m)->kinds[i];                                                  \
+            mbuf_printf(b, name "{kind=\"%s\"} " fmt "\n", st->kind, expr);                        \
+        }                                                                                          \
     } while (0)
 
 /* The Prometheus text exposition of every counter. */
@@ -105,10 +106,10 @@ static void metrics_render(metrics_t *m, mbuf *b)
                  "%llu", (unsigned long long)st->processed);
     METRIC_KINDS(b, m, "epos_jobs_failed_total", "counter", "Job attempts that failed.", "%llu",
                  (unsigned long long)st->failed);
-    METRIC_KINDS(b, m, "epos_jobs_retried_total", "counter", "Failed jobs scheduled again.",
-                 "%llu", (unsigned long long)st->retried);
-    METRIC_KINDS(b, m, "epos_jobs_dead_total", "counter", "Jobs moved to the dead letters.",
-                 "%llu", (unsigned long long)st->dead);
+    METRIC_KINDS(b, m, "epos_jobs_retried_total", "counter", "Failed jobs scheduled again.", "%llu",
+                 (unsigned long long)st->retried);
+    METRIC_KINDS(b, m, "epos_jobs_dead_total", "counter", "Jobs moved to the dead letters.", "%llu",
+                 (unsigned long long)st->dead);
     METRIC_KINDS(b, m, "epos_jobs_released_total", "counter",
                  "Jobs put back for another worker at shutdown.", "%llu",
                  (unsigned long long)st->released);
@@ -116,8 +117,8 @@ static void metrics_render(metrics_t *m, mbuf *b)
                  (long long)st->in_flight);
     METRIC_KINDS(b, m, "epos_job_duration_seconds_sum", "counter",
                  "Seconds spent in finished job attempts.", "%.6f", st->latency_sum);
-    METRIC_KINDS(b, m, "epos_job_duration_seconds_count", "counter",
-                 "Finished job attempts timed.", "%llu", (unsigned long long)st->latency_count);
+    METRIC_KINDS(b, m, "epos_job_duration_seconds_count", "counter", "Finished job attempts timed.",
+                 "%llu", (unsigned long long)st->latency_count);
     mbuf_printf(b,
                 "# HELP epos_outbox_relayed_total Outbox rows moved to the job streams.\n"
                 "# TYPE epos_outbox_relayed_total counter\nepos_outbox_relayed_total %llu\n",

@@ -1,4 +1,5 @@
-/* relay.c -- the outbox relay: claim unrelayed outbox rows, add them to their job streams, mark them relayed.
+/* relay.c -- the outbox relay: claim unrelayed outbox rows, add them to their job streams, mark
+ * them relayed.
  *
  * Crash safety, step by step (schema/040_queue.sql has the SQL):
  *   1. epos_outbox_claim leases up to RELAY_BATCH rows for RELAY_LEASE_MS
@@ -33,17 +34,17 @@ struct relay {
     int busy;              /* a batch is between claim and mark */
     int again;             /* woken while busy: go again right after */
     int paused;
-    int closing;           /* 1 waiting for the last queries, 2 closing timers */
+    int closing; /* 1 waiting for the last queries, 2 closing timers */
     int handles;
-    int requeue;           /* Redis lost its data: re-relay unfinished rows */
+    int requeue; /* Redis lost its data: re-relay unfinished rows */
     int requeue_busy;
     int done_busy;
     unsigned polls;
-    char *batch_ids;       /* "{1,2,3}" of the batch in flight */
+    char *batch_ids; /* "{1,2,3}" of the batch in flight */
     size_t batch_n;
-    char *done_ids;        /* "1,2,3," finished, not yet written */
+    char *done_ids; /* "1,2,3," finished, not yet written */
     size_t done_len, done_cap, done_n;
-    char epoch[40];        /* the epos:epoch value last seen, "" if none */
+    char epoch[40]; /* the epos:epoch value last seen, "" if none */
     uint64_t relayed;
     void (*close_done)(void *arg);
     void *close_arg;
@@ -261,11 +262,10 @@ void relay_job_finished(relay_t *r, const char *job_id)
 
 /* KEYS: epoch key. ARGV: a fresh token. Returns {1, token} when the key was
  * missing (a new or emptied Redis), else {0, the stored token}. */
-static const char relay_lua_epoch[] =
-    "local cur = redis.call('GET', KEYS[1])\n"
-    "if cur then return {0, cur} end\n"
-    "redis.call('SET', KEYS[1], ARGV[1])\n"
-    "return {1, ARGV[1]}\n";
+static const char relay_lua_epoch[] = "local cur = redis.call('GET', KEYS[1])\n"
+                                      "if cur then return {0, cur} end\n"
+                                      "redis.call('SET', KEYS[1], ARGV[1])\n"
+                                      "return {1, ARGV[1]}\n";
 
 static void relay_on_requeued(PGresult *res, void *arg)
 {
@@ -285,8 +285,7 @@ static void relay_requeue(relay_t *r)
 {
     if (!r->requeue || r->requeue_busy || r->closing)
         return;
-    if (pgq_exec_sql(r->w->pg, "SELECT epos_outbox_requeue()", 0, NULL, relay_on_requeued, r) ==
-        0)
+    if (pgq_exec_sql(r->w->pg, "SELECT epos_outbox_requeue()", 0, NULL, relay_on_requeued, r) == 0)
         r->requeue_busy = 1;
 }
 

@@ -22,13 +22,13 @@ struct worker {
     uv_loop_t *loop;
     epos_config *cfg;
     pgq_pool *pg;
-    rds *redis;           /* command connection (the queue adds its blocking one) */
+    rds *redis; /* command connection (the queue adds its blocking one) */
     queue *q;
     relay_t *relay;
     metrics_t *metrics;
-    struct mailer *mailer; /* set by the mailer service when it runs */
+    struct mailer *mailer;       /* set by the mailer service when it runs */
     struct consumer_slot *slots; /* consumer.c: one per job kind */
-    char consumer[192];   /* "<instance>-<pid>" */
+    char consumer[192];          /* "<instance>-<pid>" */
     int stopping;
     int exit_code;
 };
@@ -105,7 +105,7 @@ typedef struct job_stats {
     uint64_t failed;    /* attempts that failed (retried + dead) */
     uint64_t retried;
     uint64_t dead;
-    uint64_t released;  /* put back at shutdown */
+    uint64_t released; /* put back at shutdown */
     int64_t in_flight;
     double latency_sum; /* seconds, of every finished attempt */
     uint64_t latency_count;

@@ -47,14 +47,14 @@ enum {
 };
 
 struct job {
-    const char *id;      /* stable job id, e.g. "ob:42" for outbox row 42 */
+    const char *id; /* stable job id, e.g. "ob:42" for outbox row 42 */
     const char *kind;
     const char *payload; /* JSON text, NUL-terminated */
     size_t payload_len;
-    int attempt;         /* 1 on the first run */
+    int attempt;            /* 1 on the first run */
     const char *last_error; /* the previous attempt's error, or "" */
-    void *data;          /* free for the handler */
-    void *kind_arg;      /* the arg given to queue_consume for this kind */
+    void *data;             /* free for the handler */
+    void *kind_arg;         /* the arg given to queue_consume for this kind */
     /* internal */
     queue *q;
     struct queue_kind *qk;
@@ -102,8 +102,7 @@ void queue_opts_default(queue_opts *o);
  * to host:port, made by queue_start (XREADGROUP BLOCK would stall every
  * other command pipelined on cmd). opts is copied (strings too); NULL means
  * the defaults. Returns NULL on allocation failure. */
-queue *queue_create(uv_loop_t *loop, rds *cmd, const char *host, int port,
-                    const queue_opts *opts);
+queue *queue_create(uv_loop_t *loop, rds *cmd, const char *host, int port, const queue_opts *opts);
 
 /* Set the hook told of each job's outcome (metrics, outbox bookkeeping). */
 void queue_set_outcome_cb(queue *q, queue_outcome_cb *cb, void *arg);
@@ -120,8 +119,8 @@ int queue_start(queue *q);
  * delayed set until then. A job id seen in the last dedupe_ttl_s is dropped
  * (cb gets 0): the outbox relay may send a row twice after a crash. cb may be
  * NULL. Returns 0 when sent, -1 when Redis is not connected (cb not called). */
-int queue_enqueue(queue *q, const char *kind, const char *id, const char *payload,
-                  int64_t delay_ms, queue_enqueue_cb *cb, void *arg);
+int queue_enqueue(queue *q, const char *kind, const char *id, const char *payload, int64_t delay_ms,
+                  queue_enqueue_cb *cb, void *arg);
 
 /* Enqueue n jobs in one atomic round trip (ids may not be NULL). Same
  * contract as queue_enqueue; cb gets the number accepted. */

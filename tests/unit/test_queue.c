@@ -37,10 +37,10 @@ typedef struct tq {
     int stopping;
     int attempts[16];
     char last_error[128];
-    char seen[64];      /* runs per job "j<i>" */
+    char seen[64]; /* runs per job "j<i>" */
     job_t *held[8];
     int nheld;
-    int delayed_seen;   /* members in the delayed set right after a retry/enqueue */
+    int delayed_seen; /* members in the delayed set right after a retry/enqueue */
 } tq;
 
 static const char *redis_host(void)
@@ -418,8 +418,8 @@ static void make_ghost_job(tq *t, const char *id, int extra_deliveries)
     char entry[64];
     snprintf(entry, sizeof(entry), "%s", r->str);
     freeReplyObject(r);
-    freeReplyObject(cmd(t, "XREADGROUP GROUP %s ghost COUNT 10 STREAMS %s >", QUEUE_GROUP,
-                        t->stream));
+    freeReplyObject(
+        cmd(t, "XREADGROUP GROUP %s ghost COUNT 10 STREAMS %s >", QUEUE_GROUP, t->stream));
     if (extra_deliveries)
         freeReplyObject(cmd(t, "XCLAIM %s %s ghost 0 %s RETRYCOUNT %d", t->stream, QUEUE_GROUP,
                             entry, extra_deliveries + 1));
