@@ -39,18 +39,6 @@ static void worker_pg_where(const char *conninfo, char *out, size_t len)
     PQconninfoFree(opts);
 }
 
-/* Knobs not (yet) in the configuration file: the claim delay and the first
- * retry backoff, which tests shorten. */
-static int worker_env_ms(const char *name, int dflt)
-{
-    const char *v = getenv(name);
-    char *end;
-    long n = v ? strtol(v, &end, 10) : -1;
-    if (!v || *end || n < 1 || n > 86400000)
-        return dflt;
-    return (int)n;
-}
-
 static void worker_redis_state(int up, void *arg)
 {
     worker_t *w = arg;
@@ -83,8 +71,8 @@ static int worker_run(worker_t *w)
     o.consumer = w->consumer;
     o.concurrency = cfg->worker_concurrency;
     o.max_attempts = cfg->job_max_attempts;
-    o.claim_idle_ms = worker_env_ms("EPOS_JOB_CLAIM_IDLE_MS", o.claim_idle_ms);
-    o.backoff_base_ms = worker_env_ms("EPOS_JOB_BACKOFF_MS", o.backoff_base_ms);
+    o.claim_idle_ms = cfg->job_claim_idle_ms;
+    o.backoff_base_ms = cfg->job_backoff_ms;
     running = 1;
     w->metrics = metrics_create(w);
     w->redis = rds_create(w->loop, cfg->redis_host, cfg->redis_port, NULL, worker_redis_state, w);
