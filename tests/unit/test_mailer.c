@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -87,6 +88,7 @@ static server server_start(const char *a1, const char *a2, const char *a3, const
     server s = {.pid = fork()};
     assert_true(s.pid >= 0);
     if (s.pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* a crashed test leaves no server behind */
         char log[128];
         snprintf(log, sizeof(log), "%s/server.log", tmpdir);
         FILE *err = fopen(log, "a");
@@ -496,6 +498,7 @@ static void test_throughput_smtp_sink(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         execl(SMTP_SINK, SMTP_SINK, "-u", "nobody", addr, "256", (char *)NULL);
         _exit(127);
     }
