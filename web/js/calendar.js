@@ -114,3 +114,18 @@ export function createCalendar(opts) {
   render();
   return { el, render, show, selected: () => st.selected, month: () => ({ year: st.year, month: st.month }) };
 }
+
+/* The overridden days of GET /api/orgs/{id}/calendar ({days:[{date,kind,override}]}); also
+ * accepts a list without "override" (every day listed counts) or a {date: kind} map. */
+export function overridesOf(res) {
+  const out = new Map();
+  const arr = Array.isArray(res) ? res : res.days || res.calendar || null;
+  if (arr) {
+    for (const d of arr) {
+      if (d && (d.date || d.day) && d.override !== false) out.set(d.date || d.day, d.kind);
+    }
+  } else if (res && typeof res === 'object') {
+    for (const [k, v] of Object.entries(res)) if (/^\d{4}-\d{2}-\d{2}$/.test(k)) out.set(k, typeof v === 'string' ? v : v.kind);
+  }
+  return out;
+}

@@ -2,7 +2,7 @@
 
 import { get, patch, put } from '../api.js';
 import { h, clear, field, errorBox, guarded, formatDate, toast } from '../ui.js';
-import { createCalendar } from '../calendar.js';
+import { createCalendar, overridesOf } from '../calendar.js';
 
 const ZONES = ['Europe/Kaliningrad', 'Europe/Moscow', 'Europe/Samara', 'Asia/Yekaterinburg', 'Asia/Omsk',
   'Asia/Novosibirsk', 'Asia/Krasnoyarsk', 'Asia/Irkutsk', 'Asia/Yakutsk', 'Asia/Vladivostok',
@@ -55,18 +55,6 @@ function settingsForm(actx) {
   return form;
 }
 
-/* Accepts {days:[{date|day,kind}]}, {calendar:[…]}, an array, or a {date: kind} map. */
-function overridesOf(res) {
-  const out = new Map();
-  const arr = Array.isArray(res) ? res : res.days || res.calendar || null;
-  if (arr) {
-    for (const d of arr) if (d && (d.date || d.day)) out.set(d.date || d.day, d.kind);
-  } else if (res && typeof res === 'object') {
-    for (const [k, v] of Object.entries(res)) if (/^\d{4}-\d{2}-\d{2}$/.test(k)) out.set(k, typeof v === 'string' ? v : v.kind);
-  }
-  return out;
-}
-
 function calendarCard(actx) {
   const org = actx.org;
   let overrides = new Map();
@@ -102,8 +90,8 @@ function calendarCard(actx) {
       DAY_KINDS.map((k) => ({ ...k, selected: k.value === current })));
     const save = h('button', { type: 'button', class: 'btn btn-primary' }, 'Сохранить день');
     save.addEventListener('click', () => guarded(save, async () => {
-      await put(`/api/orgs/${org.id}/calendar/${date}`, { kind: kind.input.value });
-      overrides.set(date, kind.input.value);
+      const res = await put(`/api/orgs/${org.id}/calendar/${date}`, { kind: kind.input.value });
+      if (res && res.override === false) overrides.delete(date); else overrides.set(date, kind.input.value);
       cal.render();
       toast(`${formatDate(date)}: ${DAY_KINDS.find((k) => k.value === kind.input.value).label.toLowerCase()}.`, 'ok');
     }, err));

@@ -2,7 +2,7 @@
 
 import { get, post } from '../api.js';
 import { h, clear, guarded, formatDate, formatTime, emptyNote, toast, showFailure } from '../ui.js';
-import { createCalendar } from '../calendar.js';
+import { createCalendar, overridesOf } from '../calendar.js';
 
 const PAGE = 20;
 const KIND_WORDS = { test: 'Контрольная работа', holiday: 'Праздник', event: 'Событие' };
@@ -16,11 +16,25 @@ export function mount(root, ctx) {
   const more = h('button', { type: 'button', class: 'btn', hidden: true, onclick: () => loadMore() },
     'Показать ещё');
   const dayList = h('div', { class: 'day-events', 'aria-live': 'polite' });
+  const daysOff = new Map();
   const cal = createCalendar({
     label: 'Календарь событий',
     marksFor: (date) => marksFor(date),
-    onPick: (date) => showDay(date)
+    onPick: (date) => showDay(date),
+    onMonth: (y, m) => loadDaysOff(y, m)
   });
+
+  /* Holidays and vacations of my orgs' calendars (readable by every member of an org). */
+  async function loadDaysOff(y, m) {
+    const month = `${y}-${String(m + 1).padStart(2, '0')}`;
+    for (const o of ctx.me.orgs || []) {
+      try {
+        const res = await get(`/api/orgs/${o.id}/calendar`, { month });
+        for (const [date, kind] of overridesOf(res)) daysOff.set(date, kind);
+      } catch { /* the calendar is a nicety: the feed works without it */ }
+    }
+    cal.render();
+  }
 
   /* On a phone the calendar folds away under its heading; on a desktop it is always shown. */
   const calToggle = h('button', { type: 'button', class: 'btn btn-quiet side-toggle', 'aria-expanded': 'false',
@@ -44,14 +58,16 @@ export function mount(root, ctx) {
   function marksFor(date) {
     let events = 0;
     let test = false;
-    let off = false;
+    const kind = daysOff.get(date);
+    let off = kind === undefined ? undefined : kind !== 'workday';
     for (const it of items.values()) {
       if (it.event_date !== date) continue;
       events++;
       if (it.event_kind === 'test') test = true;
       if (it.event_kind === 'holiday') off = true;
     }
-    return events ? { events, test, off } : null;
+    const label = kind === 'vacation' ? 'каникулы' : kind === 'holiday' ? 'праздник' : '';
+    return events || off !== undefined ? { events, test, off, label } : null;
   }
 
   function showDay(date) {
@@ -154,6 +170,8 @@ export function mount(root, ctx) {
     }
   }
 
+  const now = new Date();
+  loadDaysOff(now.getFullYear(), now.getMonth());
   ctx.scope.on('news', live);
   ctx.scope.on('calendar.event', live);
   loadFirst();
