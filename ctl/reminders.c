@@ -1,4 +1,5 @@
-/* reminders.c -- eposctl reminders run: re-run an org's deadline pass for a day on purpose, and publish its events.
+/* reminders.c -- eposctl reminders run: re-run an org's deadline pass for a day on purpose, and
+ * publish its events.
  *
  * epos_reminders_run (schema/032_reminders.sql) runs the pass whatever the
  * calendar, the clock or an earlier run (a repeated run gets new Message-IDs
@@ -72,23 +73,28 @@ static void ctl_reminders_print(const json_t *runs, size_t events)
 {
     size_t i;
     json_t *r;
-    json_array_foreach(runs, i, r) {
+    json_array_foreach(runs, i, r)
+    {
         long long missed = json_integer_value(json_object_get(r, "groups_missed"));
         printf("org %lld, %s, run %lld: %lld %s missed the deadline\n",
                (long long)json_integer_value(json_object_get(r, "org_id")),
-               json_string_value(json_object_get(r, "day")) ? json_string_value(json_object_get(r, "day")) : "?",
+               json_string_value(json_object_get(r, "day"))
+                   ? json_string_value(json_object_get(r, "day"))
+                   : "?",
                (long long)json_integer_value(json_object_get(r, "attempt")), missed,
                missed == 1 ? "group" : "groups");
     }
     printf("%zu events appended (teachers' reminders, administrators' overdue list); "
-           "their mails are queued for the workers\n", events);
+           "their mails are queued for the workers\n",
+           events);
 }
 
 int ctl_cmd_reminders(ctl_ctx *ctx, int argc, char **argv)
 {
     const char *org = NULL, *date = NULL;
     ctl_opt opts[] = {{"org", &org, NULL}, {"date", &date, NULL}};
-    if (argc < 2 || strcmp(argv[1], "run") != 0 || ctl_opts_parse("reminders", argc, argv, 2, opts, 2) != 0)
+    if (argc < 2 || strcmp(argv[1], "run") != 0 ||
+        ctl_opts_parse("reminders", argc, argv, 2, opts, 2) != 0)
         return ctl_reminders_usage();
     char *end;
     long long id = org ? strtoll(org, &end, 10) : 0;
@@ -112,8 +118,10 @@ int ctl_cmd_reminders(ctl_ctx *ctx, int argc, char **argv)
     ctl_reminders_print(json_object_get(v, "runs"), json_array_size(frames));
     size_t lost = ctl_reminders_publish_all(ctx, frames);
     if (lost) {
-        fprintf(stderr, "eposctl: the run is committed, but %zu of %zu events were not published live "
-                        "(clients get them when they reconnect)\n", lost, json_array_size(frames));
+        fprintf(stderr,
+                "eposctl: the run is committed, but %zu of %zu events were not published live "
+                "(clients get them when they reconnect)\n",
+                lost, json_array_size(frames));
         goto out;
     }
     rc = CTL_OK;

@@ -1,4 +1,5 @@
-/* job_absence_apply.c -- the job "absence.apply" {notice_id}: apply a parent's notice to the timesheet, publish its events.
+/* job_absence_apply.c -- the job "absence.apply" {notice_id}: apply a parent's notice to the
+ * timesheet, publish its events.
  *
  * epos_absence_apply (schema/031_absence.sql) marks the days, appends the
  * events for the group's staff and the parent and queues their mails, in one

@@ -1,4 +1,5 @@
-/* job_chat_unread.c -- the job "chat.unread" {chat_id,seq,message_id}: the chat's other members wait for a digest.
+/* job_chat_unread.c -- the job "chat.unread" {chat_id,seq,message_id}: the chat's other members
+ * wait for a digest.
  *
  * One row per member and chat in digest_pending (schema/042_digest.sql),
  * due digest_delay_s from now, the earliest due kept: the digest scheduler
@@ -10,7 +11,8 @@
 #include "publish.h"
 
 static const char chat_unread_sql[] =
-    "SELECT json_build_object('waiting', epos_chat_unread($1::bigint, $2::bigint, $3::integer))::text";
+    "SELECT json_build_object('waiting', epos_chat_unread($1::bigint, $2::bigint, "
+    "$3::integer))::text";
 
 int job_chat_unread_run(worker_t *w, job_t *job, job_done_cb *done)
 {

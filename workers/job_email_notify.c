@@ -1,4 +1,5 @@
-/* job_email_notify.c -- the job "email.notify": one notification mail through presence, preferences, quiet hours, SMTP and the log.
+/* job_email_notify.c -- the job "email.notify": one notification mail through presence,
+ * preferences, quiet hours, SMTP and the log.
  *
  * Payload {user_id, kind, subject, body, message_id, urgent, only_offline}.
  * Each step runs on the loop:
@@ -33,8 +34,7 @@ static const char *const offline_kinds[] = {"absence.notice", "chat.digest", "ne
 
 static const char prepare_sql[] =
     "SELECT epos_email_prepare($1::bigint, $2, $3, $4, $5, $6::boolean, now(), $7::jsonb)::text";
-static const char result_sql[] =
-    "SELECT epos_email_result($1, $2, $3::integer, $4, $5::boolean)";
+static const char result_sql[] = "SELECT epos_email_result($1, $2, $3::integer, $4, $5::boolean)";
 
 typedef struct email_job {
     worker_t *w;
@@ -215,7 +215,8 @@ static void email_send(email_job *c)
         }
         email_record(c);
     } else if (rc != 0) {
-        email_finish(c, JOB_RETRY, rc == -EAGAIN ? "the mailer's queue is full" : "the mailer refused");
+        email_finish(c, JOB_RETRY,
+                     rc == -EAGAIN ? "the mailer's queue is full" : "the mailer refused");
     }
 }
 
@@ -225,11 +226,14 @@ static void email_on_prepared(PGresult *res, void *arg)
 {
     email_job *c = arg;
     const char *text = pgq_ok(res) && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
-                           ? PQgetvalue(res, 0, 0) : NULL;
+                           ? PQgetvalue(res, 0, 0)
+                           : NULL;
     if (!text) {
         char err[300];
         snprintf(err, sizeof(err), "prepare: %s",
-                 !res ? "database connection lost" : pgq_ok(res) ? "no answer" : PQresultErrorMessage(res));
+                 !res          ? "database connection lost"
+                 : pgq_ok(res) ? "no answer"
+                               : PQresultErrorMessage(res));
         err[strcspn(err, "\n")] = '\0';
         email_finish(c, pgq_ok(res) ? JOB_RETRY : publish_sql_outcome(res), err);
         return;
@@ -252,8 +256,13 @@ static void email_prepare(email_job *c)
 {
     char uid[24];
     snprintf(uid, sizeof(uid), "%lld", c->uid);
-    const char *params[7] = {uid, c->kind, c->message_id, c->subject, c->body,
-                             c->urgent ? "true" : "false", c->job->payload};
+    const char *params[7] = {uid,
+                             c->kind,
+                             c->message_id,
+                             c->subject,
+                             c->body,
+                             c->urgent ? "true" : "false",
+                             c->job->payload};
     if (!c->w->pg || pgq_exec_sql(c->w->pg, prepare_sql, 7, params, email_on_prepared, c) != 0)
         email_finish(c, JOB_RETRY, "database unavailable");
 }

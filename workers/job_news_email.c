@@ -1,4 +1,5 @@
-/* job_news_email.c -- the job "news.email" {news_id}: queue one mail per parent of a news item's audience.
+/* job_news_email.c -- the job "news.email" {news_id}: queue one mail per parent of a news item's
+ * audience.
  *
  * epos_news_emails (schema/043_news_mail.sql) does it set-based, once per
  * item however often the job runs; the mails are 'email.notify' jobs of

@@ -18,9 +18,9 @@ int publish_frame(rds *r, const char *topic, const char *frame, size_t len)
     /* The hub reads the seq from the prefix, without parsing the JSON. */
     json_t *v = json_loadb(frame, len, 0, NULL);
     json_t *jseq = v ? json_object_get(v, "seq") : NULL;
-    int plen = json_is_integer(jseq)
-                   ? snprintf(prefix, sizeof(prefix), "%" PRId64 " ", (int64_t)json_integer_value(jseq))
-                   : snprintf(prefix, sizeof(prefix), "- ");
+    int plen = json_is_integer(jseq) ? snprintf(prefix, sizeof(prefix), "%" PRId64 " ",
+                                                (int64_t)json_integer_value(jseq))
+                                     : snprintf(prefix, sizeof(prefix), "- ");
     json_decref(v);
     char *msg = malloc((size_t)plen + len);
     if (!msg)
@@ -41,7 +41,8 @@ int publish_frames(rds *r, const json_t *frames)
     int sent = 0, lost = 0;
     size_t i;
     json_t *it;
-    json_array_foreach(frames, i, it) {
+    json_array_foreach(frames, i, it)
+    {
         const char *topic = json_string_value(json_object_get(it, "topic"));
         json_t *frame = json_object_get(it, "frame");
         if (!topic || !json_is_string(frame))
@@ -52,8 +53,9 @@ int publish_frames(rds *r, const json_t *frames)
             lost++;
     }
     if (lost)
-        log_warn("publish: %d of %d frames not published (Redis down?); hubs catch up from PostgreSQL",
-                 lost, sent + lost);
+        log_warn(
+            "publish: %d of %d frames not published (Redis down?); hubs catch up from PostgreSQL",
+            lost, sent + lost);
     return sent;
 }
 
@@ -90,7 +92,8 @@ static void publish_job_on_result(PGresult *res, void *arg)
 {
     sql_job *c = arg;
     const char *text = pgq_ok(res) && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
-                           ? PQgetvalue(res, 0, 0) : NULL;
+                           ? PQgetvalue(res, 0, 0)
+                           : NULL;
     if (text) {
         publish_result(c->w->redis, text, strlen(text));
         c->done(c->job, JOB_OK, NULL);
@@ -98,7 +101,8 @@ static void publish_job_on_result(PGresult *res, void *arg)
         c->done(c->job, JOB_RETRY, "the SQL function returned no result");
     } else {
         char err[300];
-        snprintf(err, sizeof(err), "%s", res ? PQresultErrorMessage(res) : "database connection lost");
+        snprintf(err, sizeof(err), "%s",
+                 res ? PQresultErrorMessage(res) : "database connection lost");
         err[strcspn(err, "\n")] = '\0';
         int rc = publish_sql_outcome(res);
         log_warn("job %s (%s): %s%s", c->job->id, c->job->kind, err,

@@ -1,4 +1,5 @@
-/* publish.h -- publish the event frames a SQL function committed, on Redis, exactly as the hub does. */
+/* publish.h -- publish the event frames a SQL function committed, on Redis, exactly as the hub
+ * does. */
 #ifndef EPOS_PUBLISH_H
 #define EPOS_PUBLISH_H
 

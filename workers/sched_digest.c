@@ -1,4 +1,5 @@
-/* sched_digest.c -- the delayed-mail scheduler: unread-chat digests and mail held past quiet hours, every 5 s.
+/* sched_digest.c -- the delayed-mail scheduler: unread-chat digests and mail held past quiet hours,
+ * every 5 s.
  *
  * Each tick runs two statements, each its own transaction and safe to run
  * from any number of workers at once (schema/042_digest.sql, 041_mail.sql):
@@ -40,7 +41,8 @@ static void digest_on_result(PGresult *res, void *arg)
         long long n = pgq_get_ll(res, 0, PQfname(res, 0), 0);
         if (n > 0)
             log_info("digest scheduler: %lld %s", n,
-                     s->step == 0 ? "digest mails queued" : "held mails released after quiet hours");
+                     s->step == 0 ? "digest mails queued"
+                                  : "held mails released after quiet hours");
     }
     s->step++;
     digest_step(s);

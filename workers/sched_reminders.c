@@ -1,4 +1,5 @@
-/* sched_reminders.c -- the deadline pass: epos_reminders_due every 15 s and right after each org's deadline.
+/* sched_reminders.c -- the deadline pass: epos_reminders_due every 15 s and right after each org's
+ * deadline.
  *
  * epos_reminders_due (schema/032_reminders.sql) runs the pass of every org
  * whose deadline passed today on a workday and that has no reminder_runs
@@ -38,10 +39,13 @@ static void reminders_log_runs(const char *text)
     json_t *runs = v ? json_object_get(v, "runs") : NULL;
     size_t i;
     json_t *r;
-    json_array_foreach(runs, i, r) {
+    json_array_foreach(runs, i, r)
+    {
         log_info("reminders: org %lld, %s: %lld groups missed the deadline (run %lld)",
                  (long long)json_integer_value(json_object_get(r, "org_id")),
-                 json_string_value(json_object_get(r, "day")) ? json_string_value(json_object_get(r, "day")) : "?",
+                 json_string_value(json_object_get(r, "day"))
+                     ? json_string_value(json_object_get(r, "day"))
+                     : "?",
                  (long long)json_integer_value(json_object_get(r, "groups_missed")),
                  (long long)json_integer_value(json_object_get(r, "attempt")));
     }
