@@ -172,6 +172,8 @@ function showUnread() {
   const n = app.chats.totalUnread();
   badge.hidden = n === 0;
   badge.textContent = n > 99 ? '99+' : String(n);
+  document.title = document.title.replace(/^\(\d+\+?\) /, '');
+  if (n) document.title = `(${n > 99 ? '99+' : n}) ${document.title}`;
   const tab = document.getElementById('tab-chats');
   if (tab) tab.setAttribute('aria-label', n ? `Сообщения, непрочитанных: ${n}` : 'Сообщения');
 }
@@ -199,6 +201,7 @@ function route() {
     if (a) { if (t === tab) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current'); }
   }
   document.title = `${tab.label} — ЭПОС`;
+  showUnread();
   if (app.current && app.current.tab === tab && app.current.handle.update) {
     app.current.handle.update(params);
     return;

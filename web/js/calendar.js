@@ -1,6 +1,6 @@
 // Month calendar widget: a keyboard-navigable grid of day buttons with marks (events, tests, days off).
 
-import { h, clear, MONTHS, WEEKDAYS, localYmd } from './ui.js';
+import { h, clear, MONTHS, MONTHS_GEN, WEEKDAYS, localYmd } from './ui.js';
 
 function ymd(y, m, d) {
   return `${y}-${String(m + 1).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
@@ -41,7 +41,7 @@ export function createCalendar(opts) {
   }
 
   function dayLabel(date, d, mark) {
-    const parts = [`${d} ${MONTHS[st.month].toLowerCase()}`];
+    const parts = [`${d} ${MONTHS_GEN[st.month]}`];
     if (date === today) parts.push('сегодня');
     if (mark && mark.off) parts.push('выходной');
     if (mark && mark.test) parts.push('контрольная работа');
