@@ -1,7 +1,9 @@
 // queue-peer.js -- the queue benchmark: BullMQ (the peer), the epos stream preload, and the drain timer.
 //
-//   node queue-peer.js preload-epos PORT TOTAL          XADD TOTAL no-op jobs to epos:jobs:noop
-//   node queue-peer.js watch-epos PORT TOTAL            time the drain of epos:jobs:noop (JSON line)
+//   node queue-peer.js preload-epos PORT TOTAL [KIND [PAYLOAD [UID0]]]
+//        XADD TOTAL jobs of KIND (noop) to epos:jobs:KIND; in PAYLOAD ({}) "%i" becomes
+//        the job's number and "%u" UID0 + that number (a user id per job)
+//   node queue-peer.js watch-epos PORT TOTAL [KIND]     time the drain of epos:jobs:KIND (JSON line)
 //   node queue-peer.js bullmq PORT TOTAL CONCURRENCY    preload BullMQ, run one worker process, time it
 //   node queue-peer.js bullmq-worker PORT CONCURRENCY   (the worker process the line above starts)
 //
@@ -13,7 +15,7 @@
 const { spawn } = require('child_process');
 const IORedis = require('ioredis');
 
-const [mode, portArg, a3, a4] = process.argv.slice(2);
+const [mode, portArg, a3, a4, a5, a6] = process.argv.slice(2);
 const port = Number(portArg);
 const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
 const QNAME = 'bench-noop';
@@ -39,21 +41,26 @@ async function timeDrain(total, remaining, timeoutMs = 300000) {
     complete: tEnd > 0 };
 }
 
-async function preloadEpos(total) {
+// The entry format of core/queue.c's enqueue: id, kind, payload, attempt.
+async function preloadEpos(total, kind = 'noop', payload = '{}', uid0 = 0) {
   const r = new IORedis(connection);
   for (let i = 0; i < total; i += 1000) {
     const p = r.pipeline();
-    for (let j = i; j < Math.min(total, i + 1000); j++)
-      p.xadd('epos:jobs:noop', '*', 'id', 'bench:' + j, 'kind', 'noop', 'payload', '{}', 'attempt', '1');
+    for (let j = i; j < Math.min(total, i + 1000); j++) {
+      const body = payload.replace(/%i/g, String(j)).replace(/%u/g, String(uid0 + j));
+      p.xadd('epos:jobs:' + kind, '*', 'id', `bench:${kind}:${j}`, 'kind', kind, 'payload', body,
+        'attempt', '1');
+    }
     await p.exec();
   }
   await r.quit();
 }
 
-async function watchEpos(total) {
+async function watchEpos(total, kind = 'noop') {
   const r = new IORedis(connection);
-  const res = await timeDrain(total, () => r.xlen('epos:jobs:noop'));
-  console.log(JSON.stringify({ mode: 'queue', target: 'epos-worker', ...res }));
+  const res = await timeDrain(total, () => r.xlen('epos:jobs:' + kind));
+  console.log(JSON.stringify({ mode: kind === 'noop' ? 'queue' : 'jobs', kind, target: 'epos-worker',
+    ...res }));
   await r.quit();
 }
 
@@ -84,8 +91,8 @@ function bullmqWorker(concurrency) {
 }
 
 const run = {
-  'preload-epos': () => preloadEpos(Number(a3)),
-  'watch-epos': () => watchEpos(Number(a3)),
+  'preload-epos': () => preloadEpos(Number(a3), a4, a5, Number(a6 || 0)),
+  'watch-epos': () => watchEpos(Number(a3), a4),
   bullmq: () => bullmq(Number(a3), Number(a4 || 64)),
   'bullmq-worker': () => bullmqWorker(Number(a3 || 64)),
 }[mode];

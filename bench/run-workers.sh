@@ -15,8 +15,9 @@
 #   queue: EPOS_BENCH_JOBS no-op jobs (200000) drained by one epos-worker, then
 #          by one BullMQ worker process (concurrency 64, as the worker's default),
 #          both on the same Redis, flushed in between.
-#   email: EPOS_BENCH_MAILS mails (5000) by nodemailer's pooled transport into
-#          smtp-sink; the worker's side needs a mail job kind (see report).
+#   email: EPOS_BENCH_MAILS mails (5000) into smtp-sink: email.notify jobs run
+#          by one epos-worker (EPOS_BENCH_MAIL_SESSIONS SMTP sessions, 2 as its
+#          default), then nodemailer's pooled transport with as many connections.
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
@@ -38,9 +39,11 @@ BUILD="${EPOS_BUILD_DIR:-$EPOS_ROOT/build-bench}"
 export EPOS_PG_PORT="${EPOS_BENCH_PG_PORT:-29432}"
 export EPOS_REDIS_PORT="${EPOS_BENCH_REDIS_PORT:-29379}"
 export EPOS_SMTP_PORT="${EPOS_BENCH_SMTP_PORT:-29526}"
-DB=epos_bench
+DB=epos_bench_workers
 JOBS="${EPOS_BENCH_JOBS:-200000}"
 MAILS="${EPOS_BENCH_MAILS:-5000}"
+MAIL_SESSIONS="${EPOS_BENCH_MAIL_SESSIONS:-2}"
+CONNINFO="host=127.0.0.1 port=$EPOS_PG_PORT user=postgres dbname=$DB"
 if [ "$QUICK" -eq 1 ]; then
     JOBS=20000 MAILS=500
 fi
@@ -95,12 +98,21 @@ node -e '
 for svc in pg redis; do
     "$EPOS_ROOT/scripts/stack" status --dir "$VAR" "$svc" >/dev/null 2>&1 || STACK_STARTED+=("$svc")
 done
-"$EPOS_ROOT/scripts/stack" up --dir "$VAR" --db "$DB" pg redis >"$LOGS/stack.log" 2>&1 ||
+"$EPOS_ROOT/scripts/stack" up --dir "$VAR" --db epos_bench pg redis >"$LOGS/stack.log" 2>&1 ||
     { cat "$LOGS/stack.log" >&2; die "scripts/stack up failed"; }
-stack_db_ensure "$VAR" "$DB" >/dev/null
-"$BUILD/eposctl" --config "$VAR/epos.conf" migrate >"$LOGS/migrate.log" 2>&1 ||
-    { cat "$LOGS/migrate.log" >&2; die "eposctl migrate failed"; }
+# A database of its own, empty: an outbox left by the hub benchmarks would be
+# relayed and run by the worker in the middle of the measurement.
+stack_db_recreate "$VAR" "$DB" >/dev/null
+EPOS_PG_CONNINFO="$CONNINFO" "$BUILD/eposctl" --config "$VAR/epos.conf" migrate \
+    >"$LOGS/migrate.log" 2>&1 || { cat "$LOGS/migrate.log" >&2; die "eposctl migrate failed"; }
 redis_cli() { redis-cli -h 127.0.0.1 -p "$EPOS_REDIS_PORT" "$@"; }
+start_worker() {
+    EPOS_PG_CONNINFO="$CONNINFO" EPOS_MAIL_THREADS="$MAIL_SESSIONS" EPOS_LOG_LEVEL=warn \
+        EPOS_INSTANCE=bench-worker "$BUILD/epos-worker" --config "$VAR/epos.conf" \
+        >>"$LOGS/worker.log" 2>&1 &
+    WORKER=$!
+    PIDS+=("$WORKER")
+}
 
 # ---- queue ---------------------------------------------------------------------
 
@@ -110,10 +122,7 @@ node "$BENCH/queue-peer.js" preload-epos "$EPOS_REDIS_PORT" "$JOBS"
 node "$BENCH/queue-peer.js" watch-epos "$EPOS_REDIS_PORT" "$JOBS" >"$OUT/queue-epos.json" &
 WATCH=$!
 PIDS+=("$WATCH")
-EPOS_LOG_LEVEL=warn EPOS_INSTANCE=bench-worker "$BUILD/epos-worker" --config "$VAR/epos.conf" \
-    >>"$LOGS/worker.log" 2>&1 &
-WORKER=$!
-PIDS+=("$WORKER")
+start_worker
 wait "$WATCH" || warn "the drain watcher failed"
 stop_pid_of "$WATCH"
 stop_pid_of "$WORKER"
@@ -126,13 +135,43 @@ redis_cli FLUSHALL >/dev/null
 
 # ---- email ---------------------------------------------------------------------
 
-say "bench: email, nodemailer pooled, $MAILS mails into smtp-sink"
 tcp_open "$EPOS_SMTP_PORT" && die "port $EPOS_SMTP_PORT is taken; set EPOS_BENCH_SMTP_PORT"
 /usr/sbin/smtp-sink -u nobody "127.0.0.1:$EPOS_SMTP_PORT" 1000 >>"$LOGS/smtp-sink.log" 2>&1 &
 SINK=$!
 PIDS+=("$SINK")
 wait_until tcp_open "$EPOS_SMTP_PORT" || die "smtp-sink did not start"
-result "$(node "$BENCH/mail-peer.js" "$EPOS_SMTP_PORT" "$MAILS" 4 50 2>>"$LOGS/mail-peer.log")"
+
+# The worker's whole path of a notification mail: email.notify jobs for
+# $MAILS users with addresses (epos_email_prepare, the mailer's reused
+# sessions, epos_email_result), urgent so that quiet hours do not park them.
+say "bench: email, epos-worker, $MAILS email.notify jobs into smtp-sink"
+stack_psql "$VAR" "$DB" -c "INSERT INTO users (login, full_name, email)
+    SELECT 'mail' || i, 'Получатель ' || i, 'mail' || i || '@bench.local'
+      FROM generate_series(1, $MAILS) AS i ORDER BY i"
+UID0="$(stack_psql "$VAR" "$DB" -At -c "SELECT min(id) FROM users WHERE login LIKE 'mail%'")"
+redis_cli FLUSHALL >/dev/null
+node "$BENCH/queue-peer.js" preload-epos "$EPOS_REDIS_PORT" "$MAILS" email.notify \
+    '{"user_id":%u,"kind":"bench","subject":"Уведомление об отсутствии № %i","body":"Здравствуйте!\n\nРодитель сообщил об отсутствии ребёнка (сообщение %i).\n","message_id":"<bench.%i@epos.local>","urgent":true,"only_offline":false}' \
+    "$UID0"
+node "$BENCH/queue-peer.js" watch-epos "$EPOS_REDIS_PORT" "$MAILS" email.notify >"$OUT/mail-epos.json" &
+WATCH=$!
+PIDS+=("$WATCH")
+start_worker
+wait "$WATCH" || warn "the drain watcher failed"
+stop_pid_of "$WATCH"
+stop_pid_of "$WORKER"
+SENT="$(stack_psql "$VAR" "$DB" -At -c "SELECT count(*) FROM email_log WHERE status = 'sent'")"
+result "$(node -e '
+    const r = JSON.parse(process.argv[1]);
+    console.log(JSON.stringify({mode: "email", target: "epos-worker", count: r.total,
+        sent: Number(process.argv[2]), failed: r.total - Number(process.argv[2]),
+        sessions: Number(process.argv[3]), drain_s: r.drain_s, mails_per_s: r.jobs_per_s}));' \
+    "$(cat "$OUT/mail-epos.json")" "$SENT" "$MAIL_SESSIONS")"
+redis_cli FLUSHALL >/dev/null
+
+say "bench: email, nodemailer pooled, $MAILS mails into smtp-sink"
+result "$(node "$BENCH/mail-peer.js" "$EPOS_SMTP_PORT" "$MAILS" "$MAIL_SESSIONS" 50 \
+    2>>"$LOGS/mail-peer.log")"
 stop_pid_of "$SINK"
 
 printf '{"mode":"machine-workers-end","loadavg":[%s]}\n' "$(cut -d ' ' -f 1-3 /proc/loadavg | tr ' ' ,)" >>"$RES"
