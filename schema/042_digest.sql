@@ -82,7 +82,7 @@ BEGIN
         )
         SELECT u.*, s.full_name AS sender,
                CASE WHEN c.kind = 'direct'
-                    THEN 'Личная переписка: ' || coalesce(s.full_name, '')
+                    THEN 'Личные сообщения'
                     ELSE 'Чат «' || coalesce(c.title, '') || '»' END AS title
           FROM unread u
           JOIN chats c ON c.id = u.chat_id
