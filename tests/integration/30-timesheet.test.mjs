@@ -164,6 +164,9 @@ test("a correction goes to the audit log with the previous mark", async () => {
 
 test("an absence without a parent's notice is told to the parents live and by mail, once", async () => {
   const parent = await connect(PARENT_C);
+  // Earlier runs on this database left their events and mails: count from here.
+  const seq0 = await topicSeq(`user:${PARENT_C.id}`);
+  const [{ id: outbox0 }] = await psql("SELECT coalesce(max(id), 0) AS id FROM outbox");
   const r = await mark(T1, [{ child_id: C.id, status: "absent" }]);
   assert.equal(r.status, 200, r.text);
   assert.equal(row(r.json, C).notice_id, null);
@@ -176,12 +179,13 @@ test("an absence without a parent's notice is told to the parents live and by ma
   // Present, then absent again the same day: the parents were told already.
   assert.equal((await mark(T1, [{ child_id: C.id, status: "present" }])).status, 200);
   assert.equal((await mark(T2, [{ child_id: C.id, status: "absent" }])).status, 200);
-  const [{ n }] = await psql("SELECT count(*)::int AS n FROM events WHERE topic = $1 AND type = 'absence.unexplained' " +
-    "AND payload->>'child_id' = $2 AND payload->>'date' = $3", [`user:${PARENT_C.id}`, String(C.id), today]);
+  const [{ n }] = await psql("SELECT count(*)::int AS n FROM events WHERE topic = $1 AND seq > $2 " +
+    "AND type = 'absence.unexplained' AND payload->>'child_id' = $3 AND payload->>'date' = $4",
+  [`user:${PARENT_C.id}`, seq0, String(C.id), today]);
   assert.equal(n, 1);
   for (const p of parentsOf(C.id)) {
-    const mails = await psql("SELECT payload FROM outbox WHERE kind = 'email.notify' AND payload->>'message_id' = $1",
-      [`<absence.unexplained.${C.id}.${today}.${p.id}@epos.local>`]);
+    const mails = await psql("SELECT payload FROM outbox WHERE id > $1 AND kind = 'email.notify' " +
+      "AND payload->>'message_id' = $2", [outbox0, `<absence.unexplained.${C.id}.${today}.${p.id}@epos.local>`]);
     assert.equal(mails.length, 1, `one mail to parent ${p.id}`);
     assert.equal(mails[0].payload.kind, "absence.unexplained");
     assert.equal(Number(mails[0].payload.user_id), p.id);
