@@ -10,7 +10,7 @@
 
 enum lg_state { LG_FREE, LG_CONNECTING, LG_UPGRADING, LG_AUTHING, LG_READY, LG_CLOSED };
 enum lg_kind { LG_SUB, LG_PUB, LG_HTTP };
-enum lg_mode { LG_IDLE, LG_BROADCAST, LG_CHAT };
+enum lg_mode { LG_IDLE, LG_BROADCAST, LG_CHAT, LG_WATCH };
 
 #define LG_MAX_EVENTS 4096
 #define LG_MAX_HTTP 256
@@ -69,6 +69,8 @@ typedef struct lg_ctx {
     const char *pairs_file; /* chat: "chat token_a token_b" per line */
     int pairs;
     int chat_rate, chat_secs, warmup_secs;
+    const char *watch_type; /* watch: count events of this type */
+    int expect, timeout_s;  /* watch: stop after expect events or timeout_s */
     /* runtime */
     int ep;
     volatile int stop;

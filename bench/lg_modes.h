@@ -6,6 +6,7 @@
 
 #include "lg_bcast.h"
 #include "lg_chat.h"
+#include "lg_watch.h"
 
 enum { ID_CONNECT, ID_SETTLE, ID_HOLD };
 
@@ -114,6 +115,8 @@ static void mode_on_line(lg_conn *c, const char *line, size_t len)
         bc_on_line(c, line, len);
     else if (G.mode == LG_CHAT)
         ch_on_line(c, line, len);
+    else if (G.mode == LG_WATCH)
+        watch_on_line(c, line, len);
 }
 
 static void mode_on_http(lg_conn *c, int status)
@@ -129,6 +132,8 @@ static int mode_step(int64_t now)
         return bc_step(now, settled);
     if (G.mode == LG_CHAT)
         return ch_step(now, settled);
+    if (G.mode == LG_WATCH)
+        return watch_step(now, settled);
     return idle_step(now, settled);
 }
 
@@ -149,6 +154,8 @@ static void mode_report(void)
         bc_report();
     else if (G.mode == LG_CHAT)
         ch_report();
+    else if (G.mode == LG_WATCH)
+        watch_report();
     else if (I.phase != ID_HOLD)
         idle_report(); /* stopped before the measurement */
 }

@@ -5,7 +5,7 @@
 
 static void lg_usage(void)
 {
-    fputs("usage: loadgen --mode idle|broadcast|chat [options]\n"
+    fputs("usage: loadgen --mode idle|broadcast|chat|watch [options]\n"
           "  --host A --port P --path /ws   target (loopback only; default 127.0.0.1:8080/ws)\n"
           "  --label NAME                   names the target in the JSON output\n"
           "  -n N                           subscribers (idle, broadcast; default 15000)\n"
@@ -21,7 +21,8 @@ static void lg_usage(void)
           "  --api-key K --org ID | --group ID   trigger by POST /api/publish; else by a\n"
           "                                 publisher connection whose frames the peer relays\n"
           "chat: --pairs FILE (\"chat token_a token_b\" a line) | --pairs-count P with --no-auth\n"
-          "  --chat-rate R (2000/s) --secs D (10) --warmup W (1)\n",
+          "  --chat-rate R (2000/s) --secs D (10) --warmup W (1)\n"
+          "watch: --type T --expect E --timeout S   count events of type T (wall-clock times)\n",
           stderr);
 }
 
@@ -33,6 +34,8 @@ static int lg_mode_of(const char *s)
         return LG_BROADCAST;
     if (strcmp(s, "chat") == 0)
         return LG_CHAT;
+    if (strcmp(s, "watch") == 0)
+        return LG_WATCH;
     return -1;
 }
 
@@ -65,7 +68,10 @@ static int lg_parse_opts(int argc, char **argv)
         OPT_SECS,
         OPT_WARM,
         OPT_MODE,
-        OPT_WROUNDS
+        OPT_WROUNDS,
+        OPT_TYPE,
+        OPT_EXPECT,
+        OPT_TIMEOUT
     };
     static const struct option lo[] = {{"mode", 1, 0, OPT_MODE},
                                        {"host", 1, 0, OPT_HOST},
@@ -94,6 +100,9 @@ static int lg_parse_opts(int argc, char **argv)
                                        {"secs", 1, 0, OPT_SECS},
                                        {"warmup", 1, 0, OPT_WARM},
                                        {"warm-rounds", 1, 0, OPT_WROUNDS},
+                                       {"type", 1, 0, OPT_TYPE},
+                                       {"expect", 1, 0, OPT_EXPECT},
+                                       {"timeout", 1, 0, OPT_TIMEOUT},
                                        {"help", 0, 0, 'h'},
                                        {0, 0, 0, 0}};
     const char *tokens = NULL;
@@ -118,6 +127,7 @@ static int lg_parse_opts(int argc, char **argv)
     G.chat_rate = 2000;
     G.chat_secs = 10;
     G.warmup_secs = 1;
+    G.timeout_s = 120;
     while ((o = getopt_long(argc, argv, "n:h", lo, NULL)) != -1) {
         switch (o) {
         case OPT_MODE:
@@ -204,6 +214,15 @@ static int lg_parse_opts(int argc, char **argv)
         case OPT_WROUNDS:
             G.warm = atoi(optarg);
             break;
+        case OPT_TYPE:
+            G.watch_type = optarg;
+            break;
+        case OPT_EXPECT:
+            G.expect = atoi(optarg);
+            break;
+        case OPT_TIMEOUT:
+            G.timeout_s = atoi(optarg);
+            break;
         default:
             lg_usage();
             return -1;
@@ -219,6 +238,10 @@ static int lg_parse_opts(int argc, char **argv)
     if ((G.warm + G.bursts) * G.burst + G.singles > LG_MAX_EVENTS || G.bursts > 64 ||
         G.burst > LG_MAX_HTTP) {
         fputs("loadgen: too many broadcast events\n", stderr);
+        return -1;
+    }
+    if (G.mode == LG_WATCH && (!G.watch_type || G.expect < 1)) {
+        fputs("loadgen: watch needs --type and --expect\n", stderr);
         return -1;
     }
     if (G.api_key && !G.org && !G.group) {

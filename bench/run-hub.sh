@@ -221,7 +221,7 @@ fi
 printf '{"mode":"machine-end","loadavg":[%s]}\n' "$(cut -d ' ' -f 1-3 /proc/loadavg | tr ' ' ,)" >>"$RES"
 
 if [ "$REPORT" -eq 1 ]; then
-    node "$BENCH/report.js" "$RES" "$OUT/results-workers.jsonl" >"$EPOS_ROOT/docs/BENCHMARKS.md.tmp"
+    node "$BENCH/report.js" "$RES" "$OUT/results-workers.jsonl" "$OUT/results-deadline.jsonl" >"$EPOS_ROOT/docs/BENCHMARKS.md.tmp"
     mv "$EPOS_ROOT/docs/BENCHMARKS.md.tmp" "$EPOS_ROOT/docs/BENCHMARKS.md"
     say "bench: wrote docs/BENCHMARKS.md"
 fi

@@ -176,7 +176,7 @@ stop_pid_of "$SINK"
 
 printf '{"mode":"machine-workers-end","loadavg":[%s]}\n' "$(cut -d ' ' -f 1-3 /proc/loadavg | tr ' ' ,)" >>"$RES"
 if [ "$REPORT" -eq 1 ]; then
-    node "$BENCH/report.js" "$OUT/results-hub.jsonl" "$RES" >"$EPOS_ROOT/docs/BENCHMARKS.md.tmp"
+    node "$BENCH/report.js" "$OUT/results-hub.jsonl" "$RES" "$OUT/results-deadline.jsonl" >"$EPOS_ROOT/docs/BENCHMARKS.md.tmp"
     mv "$EPOS_ROOT/docs/BENCHMARKS.md.tmp" "$EPOS_ROOT/docs/BENCHMARKS.md"
     say "bench: wrote docs/BENCHMARKS.md"
 fi
