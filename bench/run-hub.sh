@@ -18,9 +18,10 @@
 #
 # Counts: EPOS_BENCH_N idle connections (15000), EPOS_BENCH_SUBS broadcast
 # subscribers (10000), EPOS_BENCH_PAIRS chat pairs (500), EPOS_BENCH_CHAT_RATE
-# messages/s (2000), EPOS_BENCH_CHAT_SECS (10). EPOS_BENCH_FSYNC: PostgreSQL's
-# fsync for the run (on: commits are durable, as in production; the stack's
-# development default is off).
+# messages/s (2000), EPOS_BENCH_CHAT_SECS (10). EPOS_BENCH_FSYNC: the
+# PostgreSQL fsync settings the chat benchmark and its baseline run under, in
+# turn ("on off": durable commits as in production, then the stack's
+# development setting; the other benchmarks run with the first).
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
@@ -51,7 +52,7 @@ SUBS="${EPOS_BENCH_SUBS:-10000}"
 PAIRS="${EPOS_BENCH_PAIRS:-500}"
 CHAT_RATE="${EPOS_BENCH_CHAT_RATE:-2000}"
 CHAT_SECS="${EPOS_BENCH_CHAT_SECS:-10}"
-FSYNC="${EPOS_BENCH_FSYNC:-on}"
+FSYNCS="${EPOS_BENCH_FSYNC:-on off}"
 if [ "$QUICK" -eq 1 ]; then
     N=2000 SUBS=2000 PAIRS=100 CHAT_SECS=3
 fi
@@ -102,6 +103,12 @@ start_hub() {
     wait_until hub_ready || die "the hub did not become ready (see $LOGS/hub.log)"
 }
 
+# A result line with $TAG (a JSON member, may be empty) put first.
+TAG=""
+tagged() {
+    if [ -n "$TAG" ]; then printf '{%s,%s\n' "$TAG" "${1#\{}"; else printf '%s\n' "$1"; fi
+}
+
 # Run the load generator; its JSON line goes to the results, its progress to the log.
 loadgen() {
     local line
@@ -109,7 +116,7 @@ loadgen() {
     line="$("$BUILD/loadgen" "$@" 2>>"$LOGS/loadgen.log")" || warn "loadgen exited non-zero: $*"
     [ -n "$line" ] || { warn "loadgen printed nothing (see $LOGS/loadgen.log)"; return 0; }
     say "  $line"
-    printf '%s\n' "$line" >>"$RES"
+    tagged "$line" >>"$RES"
 }
 
 # ---- set-up ------------------------------------------------------------------
@@ -136,12 +143,34 @@ stack_up() {
     done
     "$EPOS_ROOT/scripts/stack" up --dir "$VAR" --db "$DB" pg redis >"$LOGS/stack.log" 2>&1 ||
         { cat "$LOGS/stack.log" >&2; die "scripts/stack up failed"; }
-    # ALTER SYSTEM outlives the stack's own settings file, which every "up" rewrites.
-    stack_psql "$VAR" postgres -c "ALTER SYSTEM SET fsync = $FSYNC" \
+    set_fsync "${FSYNCS%% *}"
+}
+
+# ALTER SYSTEM outlives the stack's own settings file, which every "up" rewrites.
+set_fsync() {
+    stack_psql "$VAR" postgres -c "ALTER SYSTEM SET fsync = $1" \
         -c "ALTER SYSTEM SET synchronous_commit = on" -c "SELECT pg_reload_conf()" >/dev/null
-    printf '{"mode":"pg-settings","fsync":"%s","synchronous_commit":"%s"}\n' \
-        "$(stack_psql "$VAR" postgres -At -c 'SHOW fsync')" \
+    FSYNC_NOW="$(stack_psql "$VAR" postgres -At -c 'SHOW fsync')"
+    printf '{"mode":"pg-settings","fsync":"%s","synchronous_commit":"%s"}\n' "$FSYNC_NOW" \
         "$(stack_psql "$VAR" postgres -At -c 'SHOW synchronous_commit')" >>"$RES"
+}
+
+# The chat benchmark and its baseline under the current fsync setting; their
+# result lines are tagged with it.
+chat_and_baseline() {
+    local line
+    TAG="\"fsync\":\"$FSYNC_NOW\""
+    start_hub
+    loadgen --mode chat "${LG[@]}" --port "$HUB_PORT" --label hub --pairs "$OUT/pairs.txt" \
+        --chat-rate "$CHAT_RATE" --secs "$CHAT_SECS"
+    stop_server
+    say "bench: pgbase (bare INSERT + COMMIT on the same PostgreSQL, fsync $FSYNC_NOW)"
+    line="$("$BUILD/pgbase" --conninfo "host=127.0.0.1 port=$EPOS_PG_PORT user=postgres dbname=$DB" \
+        --rate "$CHAT_RATE" --count "$((CHAT_RATE * CHAT_SECS))" --warmup "$CHAT_RATE" \
+        2>>"$LOGS/pgbase.log")" || warn "pgbase exited non-zero"
+    say "  $line"
+    [ -n "$line" ] && printf '%s\n' "$(tagged "$line")" >>"$RES"
+    TAG=""
 }
 
 # A fresh database with $N bench users, their sessions and tokens, and the chat pairs.
@@ -206,16 +235,10 @@ if [ "$WS_ONLY" -eq 0 ]; then
     start_hub
     loadgen --mode broadcast "${LG[@]}" --port "$HUB_PORT" --label hub \
         --tokens "$OUT/tokens.txt" -n "$SUBS" --api-key "$API_KEY" --org "$ORG_ID"
-    start_hub
-    loadgen --mode chat "${LG[@]}" --port "$HUB_PORT" --label hub --pairs "$OUT/pairs.txt" \
-        --chat-rate "$CHAT_RATE" --secs "$CHAT_SECS"
-    stop_server
-    say "bench: pgbase (bare INSERT + COMMIT on the same PostgreSQL)"
-    line="$("$BUILD/pgbase" --conninfo "host=127.0.0.1 port=$EPOS_PG_PORT user=postgres dbname=$DB" \
-        --rate "$CHAT_RATE" --count "$((CHAT_RATE * CHAT_SECS))" --warmup "$CHAT_RATE" \
-        2>>"$LOGS/pgbase.log")" || warn "pgbase exited non-zero"
-    say "  $line"
-    printf '%s\n' "$line" >>"$RES"
+    for f in $FSYNCS; do
+        set_fsync "$f"
+        chat_and_baseline
+    done
 fi
 
 printf '{"mode":"machine-end","loadavg":[%s]}\n' "$(cut -d ' ' -f 1-3 /proc/loadavg | tr ' ' ,)" >>"$RES"
