@@ -123,6 +123,21 @@ BEGIN
 END
 $$;
 
+-- epos_absence_cid(value) -> the client id of a notice body, NULL when
+-- missing or null; EP400 unless a string of 1..64 characters.
+CREATE FUNCTION epos_absence_cid(p_val jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_val IS NULL OR jsonb_typeof(p_val) = 'null' THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(p_val) <> 'string' OR char_length(p_val #>> '{}') NOT BETWEEN 1 AND 64 THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Поле «cid» должно быть строкой до 64 символов';
+    END IF;
+    RETURN p_val #>> '{}';
+END
+$$;
+
 -- ---------------------------------------------------------------- filing
 
 -- POST /api/absences {"child_id","from","to"?,"lessons"?,"reason","cid"?}
@@ -163,11 +178,8 @@ BEGIN
     v_lessons := epos_absence_lessons(p_body -> 'lessons', k.kind, k.lessons_per_day,
                                       v_dates.d_from, v_dates.d_to);
     v_reason := epos_absence_reason(p_body -> 'reason');
-    IF p_body -> 'cid' IS NOT NULL AND jsonb_typeof(p_body -> 'cid') <> 'null' THEN
-        v_cid := CASE WHEN jsonb_typeof(p_body -> 'cid') = 'string' THEN p_body ->> 'cid' END;
-        IF v_cid IS NULL OR char_length(v_cid) NOT BETWEEN 1 AND 64 THEN
-            RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Поле «cid» должно быть строкой до 64 символов';
-        END IF;
+    v_cid := epos_absence_cid(p_body -> 'cid');
+    IF v_cid IS NOT NULL THEN
         SELECT n.id INTO v_id FROM absence_notices n WHERE n.parent_id = p_uid AND n.cid = v_cid;
         IF FOUND THEN
             RETURN jsonb_build_object('status', 201, 'body', jsonb_build_object('absence', epos_absence_item(v_id)));
@@ -232,6 +244,70 @@ BEGIN
 END
 $$;
 
+-- epos_absence_events(notice, gid, action, days, by, today) -> the events of
+-- timesheet:<gid> for a notice 'filed' (applied) or 'withdrawn': 'absence.notice'
+-- (the item with action and the days marked or unmarked), a 'timesheet.mark'
+-- per day (absent from the parent, or unmarked), and 'timesheet.summary'
+-- when today is one of the days. [] without a group.
+CREATE FUNCTION epos_absence_events(p_notice bigint, p_gid bigint, p_action text, p_days date[],
+                                    p_by bigint, p_today date) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_gid IS NULL THEN '[]'::jsonb ELSE
+        jsonb_build_array(epos_event('timesheet:' || p_gid, 'absence.notice',
+            epos_absence_item(n.id) || jsonb_build_object('action', p_action, 'days', to_jsonb(p_days))))
+        || coalesce((SELECT jsonb_agg(epos_event('timesheet:' || p_gid, 'timesheet.mark',
+                         jsonb_build_object('group_id', p_gid, 'date', to_char(d, 'YYYY-MM-DD'),
+                                            'child_id', n.child_id, 'by', p_by)
+                         || CASE WHEN p_action = 'filed'
+                                 THEN jsonb_build_object('status', 'absent', 'source', 'parent',
+                                                         'reason', n.reason, 'lessons', to_jsonb(n.lessons),
+                                                         'notice_id', n.id)
+                                 ELSE jsonb_build_object('status', 'unmarked', 'source', NULL, 'reason', NULL)
+                            END) ORDER BY d)
+                       FROM unnest(p_days) d), '[]')
+        || CASE WHEN p_today = ANY (p_days) THEN jsonb_build_array(epos_timesheet_summary_event(p_gid, p_today))
+                ELSE '[]' END
+    END
+      FROM absence_notices n WHERE n.id = p_notice
+$$;
+
+-- epos_absence_mark_days(notice, gid, org, today) -> the days it marked:
+-- every workday of the notice from today on becomes absent (source
+-- 'parent', the notice's reason and lessons, notice_id) unless a teacher
+-- marked it already; a teacher's absence on those days becomes explained
+-- by the notice (notice_id set, nothing else changed).
+CREATE FUNCTION epos_absence_mark_days(p_notice bigint, p_gid bigint, p_org bigint, p_today date)
+RETURNS date[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    n      absence_notices%ROWTYPE;
+    v_days date[];
+BEGIN
+    SELECT * INTO n FROM absence_notices x WHERE x.id = p_notice;
+    WITH d AS (
+        SELECT x::date AS day
+          FROM generate_series(greatest(n.from_date, p_today), n.to_date, interval '1 day') x
+         WHERE epos_is_workday(p_org, x::date)
+    ), up AS (
+        INSERT INTO attendance_marks AS a (child_id, day, group_id, status, source, reason, lessons,
+                                           notice_id, marked_by, updated_at)
+        SELECT n.child_id, d.day, p_gid, 'absent', 'parent', n.reason, n.lessons, n.id, n.parent_id, now()
+          FROM d
+        ON CONFLICT (child_id, day) DO UPDATE
+           SET group_id = EXCLUDED.group_id, status = 'absent', reason = EXCLUDED.reason,
+               lessons = EXCLUDED.lessons, notice_id = EXCLUDED.notice_id,
+               marked_by = EXCLUDED.marked_by, updated_at = EXCLUDED.updated_at
+         WHERE a.source = 'parent'        -- never over a teacher's mark
+        RETURNING a.day
+    )
+    SELECT coalesce(array_agg(up.day ORDER BY up.day), '{}') INTO v_days FROM up;
+    UPDATE attendance_marks a SET notice_id = n.id
+     WHERE a.child_id = n.child_id AND a.day BETWEEN greatest(n.from_date, p_today) AND n.to_date
+       AND a.source = 'teacher' AND a.status = 'absent' AND a.notice_id IS NULL;
+    RETURN v_days;
+END
+$$;
+
 -- epos_absence_apply(notice) -> {"frames":[{"topic","frame"}…],"days":[…]}:
 -- the 'absence.apply' job. Marks every workday of the notice from today (in
 -- the org's time zone) on absent — source 'parent', its reason and lessons,
@@ -250,8 +326,7 @@ DECLARE
     k        record;
     v_today  date;
     v_days   date[] := '{}';
-    v_events jsonb := '[]';
-    v_item   jsonb;
+    v_events jsonb;
 BEGIN
     SELECT * INTO n FROM absence_notices x WHERE x.id = p_notice FOR UPDATE;
     IF NOT FOUND OR n.status <> 'active' OR n.applied_at IS NOT NULL THEN
@@ -262,41 +337,10 @@ BEGIN
       FROM children c LEFT JOIN enrolments e ON e.child_id = c.id WHERE c.id = n.child_id;
     v_today := epos_org_today(k.org_id);
     IF k.gid IS NOT NULL THEN
-        WITH d AS (
-            SELECT x::date AS day
-              FROM generate_series(greatest(n.from_date, v_today), n.to_date, interval '1 day') x
-             WHERE epos_is_workday(k.org_id, x::date)
-        ), up AS (
-            INSERT INTO attendance_marks AS a (child_id, day, group_id, status, source, reason, lessons,
-                                               notice_id, marked_by, updated_at)
-            SELECT n.child_id, d.day, k.gid, 'absent', 'parent', n.reason, n.lessons, n.id, n.parent_id, now()
-              FROM d
-            ON CONFLICT (child_id, day) DO UPDATE
-               SET group_id = EXCLUDED.group_id, status = 'absent', reason = EXCLUDED.reason,
-                   lessons = EXCLUDED.lessons, notice_id = EXCLUDED.notice_id,
-                   marked_by = EXCLUDED.marked_by, updated_at = EXCLUDED.updated_at
-             WHERE a.source = 'parent'        -- never over a teacher's mark
-            RETURNING a.day
-        )
-        SELECT coalesce(array_agg(up.day ORDER BY up.day), '{}') INTO v_days FROM up;
-        UPDATE attendance_marks a SET notice_id = n.id
-         WHERE a.child_id = n.child_id AND a.day BETWEEN greatest(n.from_date, v_today) AND n.to_date
-           AND a.source = 'teacher' AND a.status = 'absent' AND a.notice_id IS NULL;
-
-        v_item := epos_absence_item(n.id);
-        v_events := jsonb_build_array(epos_event('timesheet:' || k.gid, 'absence.notice',
-            v_item || jsonb_build_object('action', 'filed', 'days', to_jsonb(v_days))))
-            || coalesce((SELECT jsonb_agg(epos_event('timesheet:' || k.gid, 'timesheet.mark', jsonb_build_object(
-                             'group_id', k.gid, 'date', to_char(d, 'YYYY-MM-DD'), 'child_id', n.child_id,
-                             'status', 'absent', 'source', 'parent', 'reason', n.reason,
-                             'lessons', to_jsonb(n.lessons), 'notice_id', n.id, 'by', n.parent_id))
-                             ORDER BY d)
-                           FROM unnest(v_days) d), '[]');
-        IF v_today = ANY (v_days) THEN
-            v_events := v_events || epos_timesheet_summary_event(k.gid, v_today);
-        END IF;
+        v_days := epos_absence_mark_days(n.id, k.gid, k.org_id, v_today);
     END IF;
-    v_events := v_events || epos_event('user:' || n.parent_id, 'absence.status', jsonb_build_object(
+    v_events := epos_absence_events(n.id, k.gid, 'filed', v_days, n.parent_id, v_today)
+        || epos_event('user:' || n.parent_id, 'absence.status', jsonb_build_object(
         'absence_id', n.id, 'child_id', n.child_id, 'child_name', k.full_name,
         'date', to_char(n.from_date, 'YYYY-MM-DD'), 'from', to_char(n.from_date, 'YYYY-MM-DD'),
         'to', to_char(n.to_date, 'YYYY-MM-DD'), 'days', to_jsonb(v_days),
@@ -324,8 +368,7 @@ DECLARE
     k        record;
     v_today  date;
     v_days   date[];
-    v_events jsonb := '[]';
-    v_item   jsonb;
+    v_events jsonb;
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     SELECT * INTO n FROM absence_notices x WHERE x.id = p_id FOR UPDATE;
@@ -345,32 +388,19 @@ BEGIN
     WITH del AS (
         DELETE FROM attendance_marks a
          WHERE a.notice_id = n.id AND a.source = 'parent' AND a.day >= v_today
-        RETURNING a.day, a.group_id
+        RETURNING a.day
     )
     SELECT coalesce(array_agg(del.day ORDER BY del.day), '{}') INTO v_days FROM del;
     UPDATE attendance_marks a SET notice_id = NULL
      WHERE a.notice_id = n.id AND a.source = 'teacher' AND a.day >= v_today;
     INSERT INTO audit_log (actor_id, action, object, detail)
     VALUES (p_uid, 'absence.withdraw', 'absence:' || n.id, jsonb_build_object('days', to_jsonb(v_days)));
-
-    v_item := epos_absence_item(n.id);
-    IF k.gid IS NOT NULL THEN
-        v_events := jsonb_build_array(epos_event('timesheet:' || k.gid, 'absence.notice',
-            v_item || jsonb_build_object('action', 'withdrawn', 'days', to_jsonb(v_days))))
-            || coalesce((SELECT jsonb_agg(epos_event('timesheet:' || k.gid, 'timesheet.mark', jsonb_build_object(
-                             'group_id', k.gid, 'date', to_char(d, 'YYYY-MM-DD'), 'child_id', n.child_id,
-                             'status', 'unmarked', 'source', NULL, 'reason', NULL, 'by', p_uid))
-                             ORDER BY d)
-                           FROM unnest(v_days) d), '[]');
-        IF v_today = ANY (v_days) THEN
-            v_events := v_events || epos_timesheet_summary_event(k.gid, v_today);
-        END IF;
-    END IF;
-    v_events := v_events || epos_event('user:' || n.parent_id, 'absence.status', jsonb_build_object(
+    v_events := epos_absence_events(n.id, k.gid, 'withdrawn', v_days, p_uid, v_today)
+        || epos_event('user:' || n.parent_id, 'absence.status', jsonb_build_object(
         'absence_id', n.id, 'child_id', n.child_id, 'child_name', k.full_name,
         'date', to_char(n.from_date, 'YYYY-MM-DD'), 'status', 'withdrawn', 'by', p_uid,
         'text', 'Заявление отозвано'));
-    RETURN jsonb_build_object('status', 200, 'body', jsonb_build_object('absence', v_item),
+    RETURN jsonb_build_object('status', 200, 'body', jsonb_build_object('absence', epos_absence_item(n.id)),
                               'frames', epos_events_emit(v_events));
 END
 $$;

@@ -12,18 +12,14 @@
 
 ALTER TABLE reminder_runs ADD COLUMN attempt integer NOT NULL DEFAULT 1 CHECK (attempt > 0);
 
--- epos_reminders_fire(orgs, days, attempts) -> {"runs":[{org_id,day,attempt,
--- groups_missed}],"frames":[{"topic","frame"}]}: the reminders of the given
--- runs (the arrays are parallel; each run's reminder_runs row exists and is
--- locked by the caller's insert). Events are appended user:* by id, then
--- orgstaff:* by id (the lock order of 030). JIT off: compiling these
--- statements takes longer than running them.
-CREATE FUNCTION epos_reminders_fire(p_orgs bigint[], p_days date[], p_attempts int[]) RETURNS jsonb
-LANGUAGE plpgsql SET jit = off AS $$
-DECLARE
-    v_frames jsonb;
-    v_runs   jsonb;
-    v_ts     timestamptz;
+-- epos_reminders_stage(orgs, days, attempts) fills the temporary tables of
+-- one pass (dropped at commit): epos_missed — per run, every group with a
+-- child unmarked that day and those children's names; epos_missed_to — who
+-- is reminded of each (bound teachers and the class teacher, not disabled);
+-- epos_ev(ord, topic, type, data) — the events, in the lock order of 030:
+-- user:* by id, then orgstaff:* by id.
+CREATE FUNCTION epos_reminders_stage(p_orgs bigint[], p_days date[], p_attempts int[]) RETURNS void
+LANGUAGE plpgsql AS $$
 BEGIN
     CREATE TEMP TABLE epos_missed ON COMMIT DROP AS
     SELECT r.org_id, r.day, r.attempt, g.id AS group_id, g.name AS group_name,
@@ -64,11 +60,21 @@ BEGIN
           FROM epos_missed m GROUP BY m.org_id, m.day, m.deadline
     )
     SELECT row_number() OVER (ORDER BY ev.k, ev.id, ev.sub) AS ord, ev.topic, ev.type, ev.data FROM ev;
+END
+$$;
 
-    -- epos_event_append for thousands of events at once, same contract: each
-    -- topic's seqs are taken in one bump of its topic_seq row (rows locked in
-    -- the order above), the time is read after the locks, frames are
-    -- epos_event_frame's.
+-- epos_events_append_bulk() -> [{"topic","frame"}] ordered by ord: appends
+-- every row of the temporary table epos_ev(ord, topic, type, data) — what
+-- epos_event_append does for one event, for thousands at once with the same
+-- contract: each topic's seqs are taken in one bump of its topic_seq row
+-- (rows locked in ord order), gap-free; the time is read after the locks;
+-- the frames are epos_event_frame's.
+CREATE FUNCTION epos_events_append_bulk() RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ts     timestamptz;
+    v_frames jsonb;
+BEGIN
     INSERT INTO topic_seq AS t (topic, seq)
     SELECT c.topic, c.n
       FROM (SELECT e.topic, count(*) AS n, min(e.ord) AS first FROM epos_ev e GROUP BY e.topic) c
@@ -89,7 +95,17 @@ BEGIN
                               ORDER BY s.ord), '[]')
       INTO v_frames
       FROM s;
+    RETURN v_frames;
+END
+$$;
 
+-- epos_reminders_mail() queues the mails of a staged pass: one per reminded
+-- teacher and group ('timesheet.reminder'), one per administrator of each
+-- org with a missed group ('timesheet.overdue'); the Message-IDs carry the
+-- run's attempt.
+CREATE FUNCTION epos_reminders_mail() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO outbox (kind, payload)
     SELECT 'email.notify', jsonb_build_object(
                'user_id', t.user_id, 'kind', 'timesheet.reminder', 'urgent', false,
@@ -118,7 +134,23 @@ BEGIN
       JOIN staff_roles r ON r.org_id = x.org_id AND r.role = 'admin'
       JOIN users u ON u.id = r.user_id AND NOT u.disabled
      ORDER BY r.user_id;
+END
+$$;
 
+-- epos_reminders_fire(orgs, days, attempts) -> {"runs":[{org_id,day,attempt,
+-- groups_missed}],"frames":[{"topic","frame"}]}: the reminders of the given
+-- runs (the arrays are parallel; each run's reminder_runs row exists and is
+-- locked by the caller's insert). JIT off: compiling these statements takes
+-- longer than running them.
+CREATE FUNCTION epos_reminders_fire(p_orgs bigint[], p_days date[], p_attempts int[]) RETURNS jsonb
+LANGUAGE plpgsql SET jit = off AS $$
+DECLARE
+    v_frames jsonb;
+    v_runs   jsonb;
+BEGIN
+    PERFORM epos_reminders_stage(p_orgs, p_days, p_attempts);
+    v_frames := epos_events_append_bulk();
+    PERFORM epos_reminders_mail();
     WITH n AS (
         SELECT r.org_id, r.day, r.attempt,
                (SELECT count(*) FROM epos_missed m WHERE m.org_id = r.org_id)::int AS missed
