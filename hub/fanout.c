@@ -1,7 +1,7 @@
-/* fanout.c -- deliver committed events to the sessions of this hub in seq
- * order without gaps; Redis pub/sub carries them between hubs, PostgreSQL
- * fills whatever pub/sub lost. */
-#include "fanout.h"
+/* fanout.c -- topics and their subscribers: deliver committed events to the
+ * sessions of this hub in seq order without gaps, filling from PostgreSQL
+ * whatever pub/sub lost. */
+#include "fanout_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,20 +9,10 @@
 #include <string.h>
 
 #include "epos/dict.h"
-#include "epos/jsonx.h"
 #include "epos/log.h"
-#include "handlers.h"
 
 #define FILL_BATCH 500
-#define SWEEP_MAX_TOPICS 20000
-#define PRESENCE_TTL_S 90
 
-struct fanout {
-    hub *h;
-    dict *topics; /* name -> topic */
-    dict *users;  /* "uid" -> first session of that user */
-    int redis_was_down;
-};
 
 fanout *fanout_create(hub *h)
 {
@@ -67,7 +57,7 @@ size_t fanout_topic_count(const fanout *f)
     return f->topics->used;
 }
 
-static void channel_name(char *buf, size_t len, const char *topic)
+void fanout_channel_name(char *buf, size_t len, const char *topic)
 {
     snprintf(buf, len, "ev:%s", topic);
 }
@@ -89,7 +79,7 @@ static topic *topic_get(fanout *f, const char *name, int64_t seq)
     t->last_seq = seq;
     if (f->h->redis) {
         char ch[256];
-        channel_name(ch, sizeof(ch), name);
+        fanout_channel_name(ch, sizeof(ch), name);
         rds_subscribe(f->h->redis, ch);
     }
     return t;
@@ -101,7 +91,7 @@ static void topic_drop_if_unused(fanout *f, topic *t)
         return;
     if (f->h->redis) {
         char ch[256];
-        channel_name(ch, sizeof(ch), t->name);
+        fanout_channel_name(ch, sizeof(ch), t->name);
         rds_unsubscribe(f->h->redis, ch);
     }
     dict_del(f->topics, t->name);
@@ -196,7 +186,6 @@ void fanout_unsubscribe_all(fanout *f, session *s)
 
 /* ---- delivery ---------------------------------------------------------- */
 
-static void topic_fill(fanout *f, topic *t);
 
 /* Give frame fr (seq) to every live subscriber that is exactly one behind. */
 static void topic_deliver(fanout *f, topic *t, int64_t seq, frame *fr)
@@ -204,7 +193,7 @@ static void topic_deliver(fanout *f, topic *t, int64_t seq, frame *fr)
     if (seq <= t->last_seq)
         return; /* a duplicate: the echo of our own publish, or a refill */
     if (seq > t->last_seq + 1) {
-        topic_fill(f, t); /* the fill brings this one too, in order */
+        fanout_topic_fill(f, t); /* the fill brings this one too, in order */
         return;
     }
     t->last_seq = seq;
@@ -237,7 +226,7 @@ static void topic_deliver_ephemeral(fanout *f, topic *t, frame *fr)
             session_send(t->subs[i], fr);
 }
 
-static void deliver_text(fanout *f, const char *name, int64_t seq, const char *text, size_t len)
+void fanout_deliver_text(fanout *f, const char *name, int64_t seq, const char *text, size_t len)
 {
     topic *t = dict_get(f->topics, name);
     if (!t)
@@ -299,7 +288,7 @@ static void topic_fill_done(PGresult *res, void *arg)
     }
     if (n == FILL_BATCH || t->refill) {
         t->refill = 0;
-        topic_fill(f, t);
+        fanout_topic_fill(f, t);
     } else {
         topic_drop_if_unused(f, t);
     }
@@ -307,7 +296,7 @@ out:
     fill_req_free(r);
 }
 
-static void topic_fill(fanout *f, topic *t)
+void fanout_topic_fill(fanout *f, topic *t)
 {
     if (t->filling) {
         t->refill = 1;
@@ -402,44 +391,6 @@ void fanout_fill_session(fanout *f, session *s, sub *u)
     }
 }
 
-/* ---- publishing -------------------------------------------------------- */
-
-void fanout_publish(fanout *f, const char *name, int64_t seq, const char *text, size_t len)
-{
-    /* A persistent frame goes to local sessions at once (the echo from Redis
-     * is dropped by seq); an ephemeral one has no seq to drop the echo by,
-     * so it reaches local sessions through Redis, or directly when it is down. */
-    if (seq >= 0 || !f->h->redis || !rds_up(f->h->redis))
-        deliver_text(f, name, seq, text, len);
-    if (!f->h->redis)
-        return;
-    /* "<seq> <frame>" lets receivers order without parsing JSON; "-" is ephemeral. */
-    char ch[256], prefix[24];
-    channel_name(ch, sizeof(ch), name);
-    int plen = seq < 0 ? snprintf(prefix, sizeof(prefix), "- ")
-                       : snprintf(prefix, sizeof(prefix), "%" PRId64 " ", seq);
-    char *msg = malloc((size_t)plen + len);
-    if (!msg)
-        return;
-    memcpy(msg, prefix, (size_t)plen);
-    memcpy(msg + plen, text, len);
-    const char *argv[3] = {"PUBLISH", ch, msg};
-    size_t argvlen[3] = {7, strlen(ch), (size_t)plen + len};
-    /* Redis down: local sessions have it already, other hubs' sweeps fill it. */
-    rds_command_argv(f->h->redis, NULL, NULL, 3, argv, argvlen);
-    free(msg);
-}
-
-void fanout_publish_frame(fanout *f, const char *name, const char *text, size_t len)
-{
-    json_error_t je;
-    json_t *v = json_loadb(text, len, 0, &je);
-    json_t *jseq = v ? json_object_get(v, "seq") : NULL;
-    int64_t seq = json_is_integer(jseq) ? (int64_t)json_integer_value(jseq) : -1;
-    json_decref(v);
-    fanout_publish(f, name, seq, text, len);
-}
-
 /* Sessions of t that are behind the topic (not already reading) read up. */
 static void topic_catch_up(fanout *f, topic *t)
 {
@@ -451,158 +402,3 @@ static void topic_catch_up(fanout *f, topic *t)
     }
 }
 
-/* ---- entitlements ------------------------------------------------------ */
-
-static void user_key(char *buf, size_t len, int64_t uid)
-{
-    snprintf(buf, len, "%" PRId64, uid);
-}
-
-/* Presence: workers email only users with no live connection anywhere. */
-static void presence_mark(fanout *f, const char *uid)
-{
-    if (f->h->redis)
-        rds_command(f->h->redis, NULL, NULL, "SET epos:online:%s 1 EX %d", uid, PRESENCE_TTL_S);
-}
-
-void fanout_user_add(fanout *f, session *s)
-{
-    char key[24];
-    user_key(key, sizeof(key), s->uid);
-    s->user_next = dict_get(f->users, key);
-    dict_set(f->users, key, s);
-    if (!s->user_next)
-        presence_mark(f, key);
-}
-
-static int presence_cb(const char *key, void *val, void *arg)
-{
-    presence_mark(arg, key);
-    return 0;
-}
-
-void fanout_presence_tick(fanout *f)
-{
-    dict_foreach(f->users, presence_cb, f);
-}
-
-void fanout_user_del(fanout *f, session *s)
-{
-    char key[24];
-    user_key(key, sizeof(key), s->uid);
-    session *head = dict_get(f->users, key);
-    if (head == s) {
-        if (s->user_next) {
-            dict_set(f->users, key, s->user_next);
-        } else {
-            dict_del(f->users, key);
-            /* Another hub may still hold a connection: it refreshes the key. */
-            if (f->h->redis)
-                rds_command(f->h->redis, NULL, NULL, "DEL epos:online:%s", key);
-        }
-    } else {
-        for (session *p = head; p; p = p->user_next)
-            if (p->user_next == s) {
-                p->user_next = s->user_next;
-                break;
-            }
-    }
-    s->user_next = NULL;
-}
-
-static void refresh_local(fanout *f, int64_t uid)
-{
-    char key[24];
-    user_key(key, sizeof(key), uid);
-    for (session *s = dict_get(f->users, key); s; s = s->user_next)
-        auth_refresh_topics(s);
-}
-
-void fanout_refresh_user(fanout *f, int64_t uid)
-{
-    refresh_local(f, uid);
-    if (f->h->redis)
-        rds_command(f->h->redis, NULL, NULL, "PUBLISH ctl refresh:%lld", (long long)uid);
-}
-
-/* ---- Redis and the sweep ----------------------------------------------- */
-
-void fanout_on_message(const char *channel, const char *msg, size_t len, void *arg)
-{
-    fanout *f = ((hub *)arg)->fan;
-    if (!f)
-        return;
-    f->h->stats.pubsub_in++;
-    if (strcmp(channel, "ctl") == 0) {
-        if (len > 8 && len < 40 && memcmp(msg, "refresh:", 8) == 0) {
-            char num[40];
-            memcpy(num, msg + 8, len - 8);
-            num[len - 8] = '\0';
-            refresh_local(f, strtoll(num, NULL, 10));
-        }
-        return;
-    }
-    if (strncmp(channel, "ev:", 3) != 0)
-        return;
-    const char *sp = memchr(msg, ' ', len);
-    if (!sp)
-        return;
-    int64_t seq = msg[0] == '-' ? -1 : strtoll(msg, NULL, 10);
-    size_t off = (size_t)(sp - msg) + 1;
-    deliver_text(f, channel + 3, seq, msg + off, len - off);
-}
-
-void fanout_on_redis_state(int up, void *arg)
-{
-    hub *h = arg;
-    if (!h->fan)
-        return;
-    if (!up) {
-        h->fan->redis_was_down = 1;
-        log_warn("redis down: serving on, events from other hubs wait for the sweep");
-    } else if (h->fan->redis_was_down) {
-        h->fan->redis_was_down = 0;
-        log_info("redis back: sweeping %zu topics against PostgreSQL", h->fan->topics->used);
-        fanout_sweep(h->fan);
-    }
-}
-
-typedef struct sweep_ctx {
-    json_t *names;
-} sweep_ctx;
-
-static int sweep_collect(const char *key, void *val, void *arg)
-{
-    sweep_ctx *c = arg;
-    json_array_append_new(c->names, json_string(key));
-    return json_array_size(c->names) >= SWEEP_MAX_TOPICS;
-}
-
-static void sweep_done(PGresult *res, void *arg)
-{
-    fanout *f = arg;
-    if (!pgq_ok(res))
-        return;
-    for (int i = 0; i < PQntuples(res); i++) {
-        topic *t = dict_get(f->topics, pgq_get(res, i, "topic"));
-        if (t && pgq_get_ll(res, i, "seq", 0) > t->last_seq)
-            topic_fill(f, t);
-    }
-}
-
-/* Compare each topic's last delivered seq with PostgreSQL's: a publish lost
- * between commit and Redis (a crash, a Redis restart) is found here. */
-void fanout_sweep(fanout *f)
-{
-    if (!f->topics->used || !pgq_live(f->h->pg))
-        return;
-    sweep_ctx c = {json_array()};
-    dict_foreach(f->topics, sweep_collect, &c);
-    char *arr = jsonx_dump(c.names);
-    json_decref(c.names);
-    if (!arr)
-        return;
-    const char *params[1] = {arr};
-    pgq_exec(f->h->pg, "topics_seq", 1, params, sweep_done, f);
-    free(arr);
-}
