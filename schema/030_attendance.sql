@@ -35,6 +35,33 @@ LANGUAGE sql STABLE AS $$
                     WHERE r.user_id = p_uid AND r.org_id = p_org AND r.role = 'admin')
 $$;
 
+-- epos_org_require_admin(uid, org) raises EP404 for an unknown org, EP403
+-- unless uid administers it.
+CREATE FUNCTION epos_org_require_admin(p_uid bigint, p_org bigint) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM 1 FROM orgs o WHERE o.id = p_org;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Организация не найдена';
+    END IF;
+    IF NOT epos_is_admin(p_uid, p_org) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP403', MESSAGE = 'Это может только администратор организации';
+    END IF;
+END
+$$;
+
+-- epos_need(value, message) -> value; EP400 with the message when it is NULL
+-- (a required field or parameter left out).
+CREATE FUNCTION epos_need(p_val anyelement, p_message text) RETURNS anyelement
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_val IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = p_message;
+    END IF;
+    RETURN p_val;
+END
+$$;
+
 -- epos_can_staff_group(uid, gid) -> true when uid keeps or oversees the
 -- group's timesheet: a teacher bound to it, its class teacher, or an
 -- administrator of its org. False for a disabled user or an unknown group.
@@ -274,10 +301,7 @@ DECLARE
     v_day date;
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
-    v_gid := epos_arg_int(p_args, 'group_id', NULL);
-    IF v_gid IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Не указана группа (group_id)';
-    END IF;
+    v_gid := epos_need(epos_arg_int(p_args, 'group_id', NULL), 'Не указана группа (group_id)');
     v_org := epos_timesheet_group(p_uid, v_gid);
     v_day := coalesce(epos_parse_date(p_args ->> 'date', 'date'), epos_org_today(v_org));
     RETURN jsonb_build_object('status', 200, 'body', epos_timesheet_body(v_gid, v_day));
@@ -485,10 +509,7 @@ DECLARE
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     PERFORM epos_body_object(p_body);
-    v_gid := epos_json_id(p_body -> 'group_id', 'group_id');
-    IF v_gid IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Не указана группа (group_id)';
-    END IF;
+    v_gid := epos_need(epos_json_id(p_body -> 'group_id', 'group_id'), 'Не указана группа (group_id)');
     v_org := epos_timesheet_group(p_uid, v_gid);
     v_today := epos_org_today(v_org);
     v_day := coalesce(epos_body_date(p_body, 'date'), v_today);
@@ -534,17 +555,8 @@ DECLARE
     v_body jsonb;
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
-    v_org := epos_arg_int(p_args, 'org_id', NULL);
-    IF v_org IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Не указана организация (org_id)';
-    END IF;
-    PERFORM 1 FROM orgs o WHERE o.id = v_org;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Организация не найдена';
-    END IF;
-    IF NOT epos_is_admin(p_uid, v_org) THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP403', MESSAGE = 'Сводка табелей доступна администрации организации';
-    END IF;
+    v_org := epos_need(epos_arg_int(p_args, 'org_id', NULL), 'Не указана организация (org_id)');
+    PERFORM epos_org_require_admin(p_uid, v_org);
     v_day := coalesce(epos_parse_date(p_args ->> 'date', 'date'), epos_org_today(v_org));
     WITH st AS (
         SELECT g.id, g.name, g.kind,

@@ -102,10 +102,7 @@ $$;
 CREATE FUNCTION epos_absence_dates(p_body jsonb, p_today date, OUT d_from date, OUT d_to date)
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-    d_from := epos_body_date(p_body, 'from');
-    IF d_from IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Укажите дату начала (from)';
-    END IF;
+    d_from := epos_need(epos_body_date(p_body, 'from'), 'Укажите дату начала (from)');
     d_to := coalesce(epos_body_date(p_body, 'to'), d_from);
     IF d_to < d_from THEN
         RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Дата окончания раньше даты начала';
@@ -161,10 +158,7 @@ DECLARE
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     PERFORM epos_body_object(p_body);
-    v_child := epos_json_id(p_body -> 'child_id', 'child_id');
-    IF v_child IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Не указан ребёнок (child_id)';
-    END IF;
+    v_child := epos_need(epos_json_id(p_body -> 'child_id', 'child_id'), 'Не указан ребёнок (child_id)');
     SELECT c.org_id, g.kind, g.lessons_per_day INTO k
       FROM children c LEFT JOIN enrolments e ON e.child_id = c.id LEFT JOIN groups g ON g.id = e.group_id
      WHERE c.id = v_child;

@@ -22,21 +22,6 @@ CREATE TRIGGER orgs_check_tz BEFORE INSERT OR UPDATE OF tz ON orgs
 
 -- ---------------------------------------------------------------- helpers
 
--- epos_org_require_admin(uid, org) raises EP404 for an unknown org, EP403
--- unless uid administers it.
-CREATE FUNCTION epos_org_require_admin(p_uid bigint, p_org bigint) RETURNS void
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    PERFORM 1 FROM orgs o WHERE o.id = p_org;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Организация не найдена';
-    END IF;
-    IF NOT epos_is_admin(p_uid, p_org) THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP403', MESSAGE = 'Это может только администратор организации';
-    END IF;
-END
-$$;
-
 -- epos_json_time(value, field) -> the time of a JSON "HH:MM" string (00:00..23:59);
 -- EP400 naming the field for anything else.
 CREATE FUNCTION epos_json_time(p_val jsonb, p_field text) RETURNS time
