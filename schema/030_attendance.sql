@@ -444,7 +444,10 @@ DECLARE
     v_notice bigint;
     v_events jsonb;
 BEGIN
-    SELECT * INTO m FROM attendance_marks x WHERE x.child_id = p_child AND x.day = p_day FOR UPDATE;
+    -- Two teachers marking one child at once: the second waits here and sees
+    -- the first one's mark (its change is then a correction, audited).
+    PERFORM 1 FROM children c WHERE c.id = p_child FOR NO KEY UPDATE;
+    SELECT * INTO m FROM attendance_marks x WHERE x.child_id = p_child AND x.day = p_day;
     v_found := FOUND;
     v_reason := CASE WHEN p_has_reason THEN p_reason
                      WHEN v_found AND m.status = p_status THEN m.reason END;
