@@ -18,6 +18,7 @@
 
 #include "workers/mime.c"
 #include "workers/mailer.c"
+#include "workers/mailer_session.c"
 
 #define PYTHON "/usr/bin/python3"
 #define SMTP_SINK "/usr/sbin/smtp-sink"
