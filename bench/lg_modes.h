@@ -128,6 +128,10 @@ static void mode_on_http(lg_conn *c, int status)
 static int mode_step(int64_t now)
 {
     int settled = lg_settled();
+    if (settled && G.ready == 0 && !G.t_ready) {
+        fprintf(stderr, "loadgen: %s: no connection could be made\n", G.label);
+        return 1; /* nothing to measure */
+    }
     if (G.mode == LG_BROADCAST)
         return bc_step(now, settled);
     if (G.mode == LG_CHAT)
