@@ -119,6 +119,7 @@ function board(ctx, g, org) {
       h('span', { class: 'ts-info' },
         fromParent ? h('span', { class: 'tag tag-parent' }, 'Уведомление родителя') : null,
         reason ? h('span', { class: 'muted' }, ` ${reason}`) : null,
+        (c.lessons || []).length ? h('span', { class: 'muted' }, ` (уроки: ${c.lessons.join(', ')})`) : null,
         c.status === 'unmarked' && !notice ? h('span', { class: 'muted' }, 'не отмечен') : null),
       h('span', { class: 'segmented', role: 'group', 'aria-labelledby': nameId },
         btn('present', 'Присутствует'), btn('absent', 'Отсутствует')));
@@ -153,6 +154,7 @@ function board(ctx, g, org) {
     c.status = d.status || c.status;
     c.source = d.source === undefined ? c.source : d.source;
     c.reason = d.reason === undefined ? c.reason : d.reason;
+    c.lessons = d.lessons === undefined ? c.lessons : d.lessons;
     render();
   }
 
@@ -171,7 +173,7 @@ function board(ctx, g, org) {
     }
     st.notices.set(child, { id: d.id, reason: d.reason, lessons: d.lessons });
     const c = st.ts && st.ts.children.find((x) => x.child_id === child);
-    if (c) { c.reason = d.reason; c.notice_id = d.id; }
+    if (c) { c.reason = d.reason; c.notice_id = d.id; c.lessons = d.lessons; }
     toast(`Уведомление об отсутствии сегодня: ${d.child_name || ''}`, 'info');
     render();
   }
