@@ -31,7 +31,7 @@ export function mountStaff(root, actx) {
   root.appendChild(h('div', { class: 'stack' },
     h('section', { class: 'card', 'aria-labelledby': 'staff-h' },
       h('h2', { id: 'staff-h' }, 'Сотрудники'), note, err, creds,
-      h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
+      h('div', { class: 'table-wrap' }, h('table', { class: 'table table-cards' },
         h('caption', { class: 'sr-only' }, 'Сотрудники организации'),
         h('thead', null, h('tr', null, ['Сотрудник', 'Роли', 'Группы', 'Вход'].map((t) => h('th', { scope: 'col' }, t)))),
         tbody))),
@@ -64,8 +64,8 @@ export function mountStaff(root, actx) {
       }, err));
       tbody.appendChild(h('tr', null,
         h('th', { scope: 'row' }, s.name || '', s.login ? h('span', { class: 'muted' }, ` (${s.login})`) : null),
-        h('td', null, (s.roles || []).map((r) => ROLE_WORDS[r] || r).join(', ')),
-        h('td', null, groupNames(s).join(', ') || '—'),
+        h('td', { 'data-label': 'Роли' }, (s.roles || []).map((r) => ROLE_WORDS[r] || r).join(', ')),
+        h('td', { 'data-label': 'Группы' }, groupNames(s).join(', ') || '—'),
         h('td', null, btn)));
     }
   }
