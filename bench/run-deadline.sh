@@ -12,29 +12,13 @@
 # theirs live (the load generator's wall clock). Same private stack and ports
 # as bench/run-hub.sh; results in bench/out/results-deadline.jsonl.
 set -euo pipefail
-. "$(dirname "$0")/../scripts/lib.sh"
+. "$(dirname "$0")/bench-lib.sh"
 
-QUICK=0 REPORT=1
-for a in "$@"; do
-    case "$a" in
-        --quick) QUICK=1 ;;
-        --no-report) REPORT=0 ;;
-        *) die "usage: bench/run-deadline.sh [--quick] [--no-report]" ;;
-    esac
-done
+bench_args "$@"
+[ "${#EXTRA[@]}" -eq 0 ] || die "usage: bench/run-deadline.sh [--quick] [--no-report]"
 
-BENCH="$EPOS_ROOT/bench"
-OUT="$BENCH/out"
-VAR="$OUT/var"
 RES="$OUT/results-deadline.jsonl"
-LOGS="$OUT/log"
-BUILD="${EPOS_BUILD_DIR:-$EPOS_ROOT/build-bench}"
-HUB_PORT="${EPOS_BENCH_HUB_PORT:-29080}"
-export EPOS_PG_PORT="${EPOS_BENCH_PG_PORT:-29432}"
-export EPOS_REDIS_PORT="${EPOS_BENCH_REDIS_PORT:-29379}"
-export EPOS_SMTP_PORT="${EPOS_BENCH_SMTP_PORT:-29525}"
 DB=epos_bench_deadline
-CONNINFO="host=127.0.0.1 port=$EPOS_PG_PORT user=postgres dbname=$DB"
 ORGS="${EPOS_BENCH_ORGS:-50}"
 GROUPS_PER_ORG="${EPOS_BENCH_GROUPS:-100}"
 LEAD="${EPOS_BENCH_LEAD:-45}"
@@ -43,32 +27,9 @@ if [ "$QUICK" -eq 1 ]; then
 fi
 TOTAL=$((ORGS * GROUPS_PER_ORG))
 
-PIDS=()
-STACK_STARTED=()
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "${#STACK_STARTED[@]}" -gt 0 ]; then
-        "$EPOS_ROOT/scripts/stack" down --dir "$VAR" "${STACK_STARTED[@]}" >/dev/null || true
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-mkdir -p "$OUT" "$LOGS"
 : >"$RES"
-say "bench: building in $BUILD"
-EPOS_BUILD_DIR="$BUILD" "$EPOS_ROOT/scripts/build" --target loadgen --target mktokens \
-    --target epos-hub --target epos-worker --target eposctl >"$LOGS/build.log" 2>&1 ||
-    { tail -n 30 "$LOGS/build.log" >&2; die "build failed"; }
-for svc in pg redis; do
-    "$EPOS_ROOT/scripts/stack" status --dir "$VAR" "$svc" >/dev/null 2>&1 || STACK_STARTED+=("$svc")
-done
-"$EPOS_ROOT/scripts/stack" up --dir "$VAR" --db epos_bench pg redis >"$LOGS/stack.log" 2>&1 ||
-    { cat "$LOGS/stack.log" >&2; die "scripts/stack up failed"; }
+bench_build loadgen mktokens epos-hub epos-worker eposctl
+bench_stack_up
 
 # The deadline: LEAD seconds ahead, on today's UTC date (not across midnight).
 DEADLINE_S=$(($(date +%s) + LEAD))
@@ -76,20 +37,14 @@ DEADLINE_S=$(($(date +%s) + LEAD))
     die "the deadline would fall after midnight UTC; run again in a minute"
 DEADLINE="$(date -u -d "@$DEADLINE_S" +%H:%M:%S)"
 say "bench: $TOTAL groups in $ORGS orgs, deadline $DEADLINE UTC (in $LEAD s)"
-stack_db_recreate "$VAR" "$DB" >/dev/null
-EPOS_PG_CONNINFO="$CONNINFO" "$BUILD/eposctl" --config "$VAR/epos.conf" migrate \
-    >"$LOGS/migrate.log" 2>&1 || { cat "$LOGS/migrate.log" >&2; die "eposctl migrate failed"; }
+CONNINFO="$(bench_fresh_db "$DB")"
 stack_psql "$VAR" "$DB" -v orgs="$ORGS" -v groups="$GROUPS_PER_ORG" -v deadline="$DEADLINE" \
     -f "$BENCH/deadline-data.sql"
 stack_psql "$VAR" "$DB" -At -F ' ' -c "SELECT s.user_id, s.id FROM sessions s ORDER BY s.user_id" |
     "$BUILD/mktokens" --config "$VAR/epos.conf" >"$OUT/deadline-tokens.txt"
 redis-cli -h 127.0.0.1 -p "$EPOS_REDIS_PORT" FLUSHALL >/dev/null
 
-tcp_open "$HUB_PORT" && die "port $HUB_PORT is taken; set EPOS_BENCH_HUB_PORT"
-EPOS_PG_CONNINFO="$CONNINFO" EPOS_PORT="$HUB_PORT" EPOS_LOG_LEVEL=warn EPOS_INSTANCE=bench-hub \
-    "$BUILD/epos-hub" --config "$VAR/epos.conf" >>"$LOGS/hub.log" 2>&1 &
-PIDS+=($!)
-wait_until curl -sf "http://127.0.0.1:$HUB_PORT/readyz" || die "the hub did not become ready"
+bench_start_hub "$CONNINFO"
 
 # The load generator's lines arrive through a FIFO: the first once every
 # teacher is connected, the last when every reminder came (or the timeout).
@@ -99,7 +54,8 @@ mkfifo "$FIFO"
 "$BUILD/loadgen" --mode watch --port "$HUB_PORT" --label hub --tokens "$OUT/deadline-tokens.txt" \
     -n "$TOTAL" --type timesheet.reminder --expect "$TOTAL" --timeout $((LEAD + 60)) \
     >"$FIFO" 2>>"$LOGS/loadgen.log" &
-PIDS+=($!)
+LOADGEN=$!
+PIDS+=("$LOADGEN")
 exec 3<"$FIFO"
 read -r READY <&3 || die "the load generator stopped before its connections were ready"
 say "  $READY"
@@ -107,11 +63,12 @@ say "  $READY"
 
 EPOS_PG_CONNINFO="$CONNINFO" EPOS_LOG_LEVEL=info EPOS_INSTANCE=bench-worker \
     "$BUILD/epos-worker" --config "$VAR/epos.conf" >>"$LOGS/worker.log" 2>&1 &
-PIDS+=($!)
+PIDS+=("$!")
 say "bench: waiting for the deadline and the reminders"
 read -r WATCH <&3 || die "the load generator printed no result"
 exec 3<&-
 rm -f "$FIFO"
+bench_stop "$LOADGEN"
 
 DB_FIGURES="$(stack_psql "$VAR" "$DB" -At -F ' ' -c "
     SELECT count(*), coalesce((extract(epoch FROM max(ts)) * 1000)::bigint, 0),
@@ -130,9 +87,4 @@ LINE="$(node -e '
 say "  $LINE"
 printf '%s\n' "$LINE" >>"$RES"
 
-if [ "$REPORT" -eq 1 ]; then
-    node "$BENCH/report.js" "$OUT/results-hub.jsonl" "$OUT/results-workers.jsonl" "$RES" \
-        >"$EPOS_ROOT/docs/BENCHMARKS.md.tmp"
-    mv "$EPOS_ROOT/docs/BENCHMARKS.md.tmp" "$EPOS_ROOT/docs/BENCHMARKS.md"
-    say "bench: wrote docs/BENCHMARKS.md"
-fi
+[ "$REPORT" -eq 0 ] || bench_report

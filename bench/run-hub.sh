@@ -11,9 +11,7 @@
 # bench) when missing, and brings up a private PostgreSQL and Redis under
 # bench/out/var with scripts/stack (ports 29432/29379). Each measurement gets
 # a freshly started server: the ws peer on 127.0.0.1:29081, the hub on
-# 127.0.0.1:29080 (EPOS_BENCH_{WS,HUB,PG,REDIS}_PORT override each). Only
-# loopback addresses are used. The ports lie below the ephemeral range
-# (32768-60999), where the load generator's own connections cannot take them.
+# 127.0.0.1:29080 (see bench/bench-lib.sh). Only loopback addresses are used.
 # Everything it started is stopped on exit.
 #
 # Counts: EPOS_BENCH_N idle connections (15000), EPOS_BENCH_SUBS broadcast
@@ -23,29 +21,16 @@
 # turn ("on off": durable commits as in production, then the stack's
 # development setting; the other benchmarks run with the first).
 set -euo pipefail
-. "$(dirname "$0")/../scripts/lib.sh"
+. "$(dirname "$0")/bench-lib.sh"
 
-QUICK=0 WS_ONLY=0 REPORT=1
-for a in "$@"; do
-    case "$a" in
-        --quick) QUICK=1 ;;
-        --ws-only) WS_ONLY=1 ;;
-        --no-report) REPORT=0 ;;
-        *) die "usage: bench/run-hub.sh [--quick] [--ws-only] [--no-report]" ;;
-    esac
+bench_args "$@"
+WS_ONLY=0
+for a in "${EXTRA[@]+"${EXTRA[@]}"}"; do
+    [ "$a" = --ws-only ] || die "usage: bench/run-hub.sh [--quick] [--ws-only] [--no-report]"
+    WS_ONLY=1
 done
 
-BENCH="$EPOS_ROOT/bench"
-OUT="$BENCH/out"
-VAR="$OUT/var"
 RES="$OUT/results-hub.jsonl"
-LOGS="$OUT/log"
-BUILD="${EPOS_BUILD_DIR:-$EPOS_ROOT/build-bench}"
-WS_PORT="${EPOS_BENCH_WS_PORT:-29081}"
-HUB_PORT="${EPOS_BENCH_HUB_PORT:-29080}"
-export EPOS_PG_PORT="${EPOS_BENCH_PG_PORT:-29432}"
-export EPOS_REDIS_PORT="${EPOS_BENCH_REDIS_PORT:-29379}"
-export EPOS_SMTP_PORT="${EPOS_BENCH_SMTP_PORT:-29525}"
 DB=epos_bench
 N="${EPOS_BENCH_N:-15000}"
 SUBS="${EPOS_BENCH_SUBS:-10000}"
@@ -56,51 +41,28 @@ FSYNCS="${EPOS_BENCH_FSYNC:-on off}"
 if [ "$QUICK" -eq 1 ]; then
     N=2000 SUBS=2000 PAIRS=100 CHAT_SECS=3
 fi
-
-SERVER_PID=""
-STACK_STARTED=()
+SERVER_PID="" # the server being measured: the ws peer or the hub
 
 # ---- processes ---------------------------------------------------------------
 
 stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 100; i++)); do pid_alive "$SERVER_PID" || break; sleep 0.1; done
-    pid_alive "$SERVER_PID" && kill -KILL "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID" 2>/dev/null || true
+    bench_stop "$SERVER_PID"
     SERVER_PID=""
 }
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop_server
-    if [ "${#STACK_STARTED[@]}" -gt 0 ]; then
-        "$EPOS_ROOT/scripts/stack" down --dir "$VAR" "${STACK_STARTED[@]}" >/dev/null || true
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 start_ws() {
     stop_server
     tcp_open "$WS_PORT" && die "port $WS_PORT is taken; set EPOS_BENCH_WS_PORT"
     node "$BENCH/ws-peer.js" "$WS_PORT" >>"$LOGS/ws-peer.log" 2>&1 &
     SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
     wait_until tcp_open "$WS_PORT" || die "the ws peer did not start (see $LOGS/ws-peer.log)"
 }
 
-hub_ready() { curl -sf "http://127.0.0.1:$HUB_PORT/readyz" >/dev/null; }
-
 start_hub() {
     stop_server
-    tcp_open "$HUB_PORT" && die "port $HUB_PORT is taken; set EPOS_BENCH_HUB_PORT"
-    EPOS_PORT="$HUB_PORT" EPOS_LOG_LEVEL=warn EPOS_INSTANCE=bench-hub \
-        "$BUILD/epos-hub" --config "$VAR/epos.conf" >>"$LOGS/hub.log" 2>&1 &
-    SERVER_PID=$!
-    wait_until hub_ready || die "the hub did not become ready (see $LOGS/hub.log)"
+    bench_start_hub "$CONNINFO"
+    SERVER_PID="$HUB_PID"
 }
 
 # A result line with $TAG (a JSON member, may be empty) put first.
@@ -121,31 +83,6 @@ loadgen() {
 
 # ---- set-up ------------------------------------------------------------------
 
-build() {
-    local targets=(--target loadgen --target pgbase --target mktokens)
-    [ "$WS_ONLY" -eq 1 ] || targets+=(--target epos-hub --target eposctl)
-    say "bench: building in $BUILD"
-    EPOS_BUILD_DIR="$BUILD" "$EPOS_ROOT/scripts/build" "${targets[@]}" >"$LOGS/build.log" 2>&1 ||
-        { tail -n 30 "$LOGS/build.log" >&2; die "build failed"; }
-}
-
-install_peer() {
-    [ -f "$BENCH/node_modules/ws/package.json" ] && return 0
-    say "bench: installing the ws peer (npm ci --prefix bench)"
-    npm ci --prefix "$BENCH" --no-audit --no-fund >"$LOGS/npm.log" 2>&1 ||
-        { tail -n 20 "$LOGS/npm.log" >&2; die "npm ci failed"; }
-}
-
-stack_up() {
-    local svc
-    for svc in pg redis; do
-        "$EPOS_ROOT/scripts/stack" status --dir "$VAR" "$svc" >/dev/null 2>&1 || STACK_STARTED+=("$svc")
-    done
-    "$EPOS_ROOT/scripts/stack" up --dir "$VAR" --db "$DB" pg redis >"$LOGS/stack.log" 2>&1 ||
-        { cat "$LOGS/stack.log" >&2; die "scripts/stack up failed"; }
-    set_fsync "${FSYNCS%% *}"
-}
-
 # ALTER SYSTEM outlives the stack's own settings file, which every "up" rewrites.
 set_fsync() {
     stack_psql "$VAR" postgres -c "ALTER SYSTEM SET fsync = $1" \
@@ -165,7 +102,7 @@ chat_and_baseline() {
         --chat-rate "$CHAT_RATE" --secs "$CHAT_SECS"
     stop_server
     say "bench: pgbase (bare INSERT + COMMIT on the same PostgreSQL, fsync $FSYNC_NOW)"
-    line="$("$BUILD/pgbase" --conninfo "host=127.0.0.1 port=$EPOS_PG_PORT user=postgres dbname=$DB" \
+    line="$("$BUILD/pgbase" --conninfo "$CONNINFO" \
         --rate "$CHAT_RATE" --count "$((CHAT_RATE * CHAT_SECS))" --warmup "$CHAT_RATE" \
         2>>"$LOGS/pgbase.log")" || warn "pgbase exited non-zero"
     say "  $line"
@@ -177,9 +114,7 @@ chat_and_baseline() {
 prepare_hub_data() {
     local conf="$VAR/epos.conf"
     say "bench: database $DB with $N users and $PAIRS chat pairs"
-    stack_db_recreate "$VAR" "$DB" >/dev/null
-    "$BUILD/eposctl" --config "$conf" migrate >"$LOGS/migrate.log" 2>&1 ||
-        { cat "$LOGS/migrate.log" >&2; die "eposctl migrate failed"; }
+    CONNINFO="$(bench_fresh_db "$DB")"
     stack_psql "$VAR" "$DB" -v n="$N" -v pairs="$PAIRS" -f "$BENCH/hub-data.sql"
     stack_psql "$VAR" "$DB" -At -F ' ' -c "SELECT s.user_id, s.id FROM sessions s JOIN users u
         ON u.id = s.user_id WHERE u.login LIKE 'bench%' ORDER BY s.user_id" >"$OUT/sessions.txt"
@@ -209,10 +144,13 @@ machine_info() {
 
 # ---- the run -----------------------------------------------------------------
 
-mkdir -p "$OUT" "$LOGS"
 : >"$RES"
-build
-install_peer
+if [ "$WS_ONLY" -eq 1 ]; then
+    bench_build loadgen
+else
+    bench_build loadgen pgbase mktokens epos-hub eposctl
+fi
+bench_npm ws
 machine_info
 LG=(--host 127.0.0.1 --src-ips 8)
 # more rounds than the load generator's defaults: a shared machine is noisy
@@ -229,7 +167,8 @@ stop_server
 
 if [ "$WS_ONLY" -eq 0 ]; then
     say "bench: hub"
-    stack_up
+    bench_stack_up
+    set_fsync "${FSYNCS%% *}"
     prepare_hub_data
     start_hub
     loadgen --mode idle "${LG[@]}" --port "$HUB_PORT" --label hub --tokens "$OUT/tokens.txt" \
@@ -243,10 +182,6 @@ if [ "$WS_ONLY" -eq 0 ]; then
     done
 fi
 
-printf '{"mode":"machine-end","loadavg":[%s]}\n' "$(cut -d ' ' -f 1-3 /proc/loadavg | tr ' ' ,)" >>"$RES"
+bench_loadavg_line machine-end >>"$RES"
 
-if [ "$REPORT" -eq 1 ]; then
-    node "$BENCH/report.js" "$RES" "$OUT/results-workers.jsonl" "$OUT/results-deadline.jsonl" >"$EPOS_ROOT/docs/BENCHMARKS.md.tmp"
-    mv "$EPOS_ROOT/docs/BENCHMARKS.md.tmp" "$EPOS_ROOT/docs/BENCHMARKS.md"
-    say "bench: wrote docs/BENCHMARKS.md"
-fi
+[ "$REPORT" -eq 0 ] || bench_report

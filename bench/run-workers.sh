@@ -8,9 +8,9 @@
 # Builds epos-worker and eposctl (build-bench/ or $EPOS_BUILD_DIR), installs
 # the peers (npm ci --prefix bench) when missing, brings up the private
 # PostgreSQL and Redis of bench/out/var (scripts/stack, ports 29432/29379) and
-# Postfix's smtp-sink on 127.0.0.1:29526. Loopback only; everything it
-# started is stopped on exit. docs/BENCHMARKS.md is rewritten from the results
-# of both bench/run-hub.sh and this script.
+# Postfix's smtp-sink on 127.0.0.1:29526 (see bench/bench-lib.sh). Loopback
+# only; everything it started is stopped on exit. docs/BENCHMARKS.md is
+# rewritten from the last results of every bench/run-*.sh.
 #
 #   queue: EPOS_BENCH_JOBS no-op jobs (200000) drained by one epos-worker, then
 #          by one BullMQ worker process (concurrency 64, as the worker's default),
@@ -19,59 +19,19 @@
 #          by one epos-worker (EPOS_BENCH_MAIL_SESSIONS SMTP sessions, 2 as its
 #          default), then nodemailer's pooled transport with as many connections.
 set -euo pipefail
-. "$(dirname "$0")/../scripts/lib.sh"
+. "$(dirname "$0")/bench-lib.sh"
 
-QUICK=0 REPORT=1
-for a in "$@"; do
-    case "$a" in
-        --quick) QUICK=1 ;;
-        --no-report) REPORT=0 ;;
-        *) die "usage: bench/run-workers.sh [--quick] [--no-report]" ;;
-    esac
-done
+bench_args "$@"
+[ "${#EXTRA[@]}" -eq 0 ] || die "usage: bench/run-workers.sh [--quick] [--no-report]"
 
-BENCH="$EPOS_ROOT/bench"
-OUT="$BENCH/out"
-VAR="$OUT/var"
 RES="$OUT/results-workers.jsonl"
-LOGS="$OUT/log"
-BUILD="${EPOS_BUILD_DIR:-$EPOS_ROOT/build-bench}"
-export EPOS_PG_PORT="${EPOS_BENCH_PG_PORT:-29432}"
-export EPOS_REDIS_PORT="${EPOS_BENCH_REDIS_PORT:-29379}"
-export EPOS_SMTP_PORT="${EPOS_BENCH_SMTP_PORT:-29526}"
 DB=epos_bench_workers
 JOBS="${EPOS_BENCH_JOBS:-200000}"
 MAILS="${EPOS_BENCH_MAILS:-5000}"
 MAIL_SESSIONS="${EPOS_BENCH_MAIL_SESSIONS:-2}"
-CONNINFO="host=127.0.0.1 port=$EPOS_PG_PORT user=postgres dbname=$DB"
 if [ "$QUICK" -eq 1 ]; then
     JOBS=20000 MAILS=500
 fi
-
-PIDS=()
-STACK_STARTED=()
-
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "${#STACK_STARTED[@]}" -gt 0 ]; then
-        "$EPOS_ROOT/scripts/stack" down --dir "$VAR" "${STACK_STARTED[@]}" >/dev/null || true
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Stop the process $1 started by us and forget it.
-stop_pid_of() {
-    kill -TERM "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    local keep=() p
-    for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-    PIDS=("${keep[@]+"${keep[@]}"}")
-}
 
 result() {
     [ -n "$1" ] || { warn "no result line"; return 0; }
@@ -79,32 +39,19 @@ result() {
     printf '%s\n' "$1" >>"$RES"
 }
 
-mkdir -p "$OUT" "$LOGS"
 : >"$RES"
-say "bench: building in $BUILD"
-EPOS_BUILD_DIR="$BUILD" "$EPOS_ROOT/scripts/build" --target epos-worker --target eposctl \
-    >"$LOGS/build.log" 2>&1 || { tail -n 30 "$LOGS/build.log" >&2; die "build failed"; }
-if [ ! -f "$BENCH/node_modules/bullmq/package.json" ] || [ ! -f "$BENCH/node_modules/nodemailer/package.json" ]; then
-    say "bench: installing the peers (npm ci --prefix bench)"
-    npm ci --prefix "$BENCH" --no-audit --no-fund >"$LOGS/npm.log" 2>&1 ||
-        { tail -n 20 "$LOGS/npm.log" >&2; die "npm ci failed"; }
-fi
+bench_build epos-worker eposctl
+bench_npm bullmq ioredis nodemailer
 node -e '
     const os = require("os"), v = (p) => require(process.argv[1] + "/node_modules/" + p + "/package.json").version;
     console.log(JSON.stringify({mode: "machine-workers", date: new Date().toISOString(),
         quick: process.argv[2] === "1", bullmq: v("bullmq"), nodemailer: v("nodemailer"),
         loadavg: os.loadavg().map((x) => Number(x.toFixed(2)))}));' "$BENCH" "$QUICK" >>"$RES"
 
-for svc in pg redis; do
-    "$EPOS_ROOT/scripts/stack" status --dir "$VAR" "$svc" >/dev/null 2>&1 || STACK_STARTED+=("$svc")
-done
-"$EPOS_ROOT/scripts/stack" up --dir "$VAR" --db epos_bench pg redis >"$LOGS/stack.log" 2>&1 ||
-    { cat "$LOGS/stack.log" >&2; die "scripts/stack up failed"; }
+bench_stack_up
 # A database of its own, empty: an outbox left by the hub benchmarks would be
 # relayed and run by the worker in the middle of the measurement.
-stack_db_recreate "$VAR" "$DB" >/dev/null
-EPOS_PG_CONNINFO="$CONNINFO" "$BUILD/eposctl" --config "$VAR/epos.conf" migrate \
-    >"$LOGS/migrate.log" 2>&1 || { cat "$LOGS/migrate.log" >&2; die "eposctl migrate failed"; }
+CONNINFO="$(bench_fresh_db "$DB")"
 redis_cli() { redis-cli -h 127.0.0.1 -p "$EPOS_REDIS_PORT" "$@"; }
 start_worker() {
     EPOS_PG_CONNINFO="$CONNINFO" EPOS_MAIL_THREADS="$MAIL_SESSIONS" EPOS_LOG_LEVEL=warn \
@@ -124,8 +71,8 @@ WATCH=$!
 PIDS+=("$WATCH")
 start_worker
 wait "$WATCH" || warn "the drain watcher failed"
-stop_pid_of "$WATCH"
-stop_pid_of "$WORKER"
+bench_stop "$WATCH"
+bench_stop "$WORKER"
 result "$(cat "$OUT/queue-epos.json")"
 
 say "bench: queue, BullMQ, $JOBS no-op jobs"
@@ -158,8 +105,8 @@ WATCH=$!
 PIDS+=("$WATCH")
 start_worker
 wait "$WATCH" || warn "the drain watcher failed"
-stop_pid_of "$WATCH"
-stop_pid_of "$WORKER"
+bench_stop "$WATCH"
+bench_stop "$WORKER"
 SENT="$(stack_psql "$VAR" "$DB" -At -c "SELECT count(*) FROM email_log WHERE status = 'sent'")"
 result "$(node -e '
     const r = JSON.parse(process.argv[1]);
@@ -172,11 +119,7 @@ redis_cli FLUSHALL >/dev/null
 say "bench: email, nodemailer pooled, $MAILS mails into smtp-sink"
 result "$(node "$BENCH/mail-peer.js" "$EPOS_SMTP_PORT" "$MAILS" "$MAIL_SESSIONS" 50 \
     2>>"$LOGS/mail-peer.log")"
-stop_pid_of "$SINK"
+bench_stop "$SINK"
 
-printf '{"mode":"machine-workers-end","loadavg":[%s]}\n' "$(cut -d ' ' -f 1-3 /proc/loadavg | tr ' ' ,)" >>"$RES"
-if [ "$REPORT" -eq 1 ]; then
-    node "$BENCH/report.js" "$OUT/results-hub.jsonl" "$RES" "$OUT/results-deadline.jsonl" >"$EPOS_ROOT/docs/BENCHMARKS.md.tmp"
-    mv "$EPOS_ROOT/docs/BENCHMARKS.md.tmp" "$EPOS_ROOT/docs/BENCHMARKS.md"
-    say "bench: wrote docs/BENCHMARKS.md"
-fi
+bench_loadavg_line machine-workers-end >>"$RES"
+[ "$REPORT" -eq 0 ] || bench_report
