@@ -46,6 +46,7 @@ export function openChat(pane, ctx, id) {
   st.offs.push(live.on('chat.typing', (d) => { if (d.chat_id === id && d.user_id !== me.id) showTyping(d.name); }));
   st.offs.push(store.on('read', (d) => { if (d.chat_id === id) updateReceipts(); }));
   st.offs.push(store.on('change', () => renderHead()));
+  st.offs.push(store.on('member', (d) => { if (d.chat_id === id && (d.removed || []).includes(me.id)) leftChat(); }));
   st.offs.push(outbox.on('acked', (a) => { if (a.chat === id) acked(a); }));
   st.offs.push(outbox.on('failed', (it) => { if (it.chat === id) renderPending(it); }));
   st.offs.push(outbox.on('change', (it) => { if (it.chat === id) renderPending(it); }));
@@ -197,6 +198,14 @@ export function openChat(pane, ctx, id) {
         h('button', { type: 'button', class: 'btn btn-quiet', onclick: () => editFailed(it) }, 'Изменить')) : null);
     if (old) old.replaceWith(el); else { log.appendChild(el); scrollToEnd(); }
     st.pendingEls.set(it.cid, el);
+  }
+
+  /* Removed from this chat: history stays readable, writing is closed. */
+  function leftChat() {
+    input.disabled = true;
+    sendBtn.disabled = true;
+    typingEl.textContent = '';
+    form.replaceWith(h('p', { class: 'alert', role: 'alert' }, 'Вас исключили из этого чата: писать в него больше нельзя.'));
   }
 
   function editFailed(it) {
