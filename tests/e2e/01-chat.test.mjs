@@ -1,5 +1,6 @@
 // 01-chat: a parent and a teacher, each in their own browser, chat both ways live:
-// new chat from contacts, unread count, live delivery, read receipt, typing indicator.
+// new chat from contacts, unread count, live delivery, read receipt, typing indicator;
+// history as you scroll up; a group chat made by the teacher, membership changed live.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch, newPage, signIn, shot, family, servers, unique, PHONE } from "./lib/browser.mjs";
@@ -99,5 +100,41 @@ test("a long history loads as you scroll up, in order, without repeats", async (
   const shown = (await parent.locator(".msg-theirs .msg-text").allTextContents()).filter((t) => t.startsWith(tag));
   assert.deepEqual(shown, texts, "every message once, oldest first");
   assert.deepEqual(parent.errors, []);
+  await parent.context().close();
+});
+
+test("a teacher's group chat reaches the parent live; removing them closes it", async () => {
+  const teacher = await newPage(browser);
+  const parent = await newPage(browser, { viewport: PHONE });
+  await signIn(parent, srv.base, fam.parent);
+  await parent.getByRole("link", { name: /^Сообщения/ }).click();
+  await parent.locator("#chat-list").waitFor({ state: "attached" });
+  await signIn(teacher, srv.base, fam.teacher);
+  await teacher.getByRole("link", { name: /^Сообщения/ }).click();
+  await teacher.getByRole("link", { name: "Новый чат" }).click();
+  const title = unique("Родители группы");
+  await teacher.getByLabel("Название группового чата").fill(title);
+  await teacher.locator(".group-form .check", { hasText: fam.parent.name }).first().locator("input").check();
+  await teacher.getByRole("button", { name: "Создать групповой чат" }).click();
+  const note = unique("Завтра экскурсия");
+  await teacher.getByLabel("Текст сообщения").fill(note);
+  await teacher.getByLabel("Текст сообщения").press("Enter");
+  await teacher.locator(".msg-mine:not(.is-pending)", { hasText: note }).waitFor();
+
+  // The parent was added live: the chat shows up in their list and the message arrives.
+  const link = parent.locator(".chat-link", { hasText: title });
+  await link.waitFor();
+  await link.click();
+  await parent.locator(".msg-theirs", { hasText: note }).waitFor();
+  await shot(parent, "chat-group-phone");
+
+  // The teacher removes the parent; the parent's open chat closes for writing.
+  await teacher.getByRole("link", { name: /^Участники/ }).click();
+  await teacher.getByRole("button", { name: `Исключить: ${fam.parent.name}` }).click();
+  await parent.getByRole("alert").filter({ hasText: "Вас исключили из этого чата" }).waitFor();
+  await shot(teacher, "chat-members");
+  assert.deepEqual(teacher.errors, []);
+  assert.deepEqual(parent.errors, []);
+  await teacher.context().close();
   await parent.context().close();
 });
