@@ -5,6 +5,7 @@ const PING_EVERY_MS = 25000;
 const SILENCE_LIMIT_MS = 60000;
 const RESUMED_WAIT_MS = 8000;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+const OPEN_LIMIT_MS = 15000;
 
 /*
  * Live: one connection to /ws for the signed-in user.
@@ -116,6 +117,9 @@ export class Live {
     sock.onmessage = (ev) => this.receive(ev.data);
     sock.onclose = (ev) => this.closed(sock, ev.code);
     sock.onerror = () => { /* onclose follows */ };
+    /* A handshake or hello that never comes (a dead network path) must not hang the client. */
+    clearTimeout(this.timers.open);
+    this.timers.open = setTimeout(() => { if (this.sock === sock && !this.ready) this.abandon('timeout'); }, OPEN_LIMIT_MS);
   }
 
   heartbeat() {
@@ -133,6 +137,7 @@ export class Live {
     this.ready = false;
     clearInterval(this.timers.ping);
     clearTimeout(this.timers.resumed);
+    clearTimeout(this.timers.open);
     if (this.stopped) return;
     if (code === 4401 || code === 4403) {
       this.setState('offline');
@@ -199,6 +204,7 @@ export class Live {
 
   becomeReady() {
     clearTimeout(this.timers.resumed);
+    clearTimeout(this.timers.open);
     if (this.ready || !this.sock) return;
     this.ready = true;
     this.attempt = 0;
