@@ -349,6 +349,6 @@ const struct lws_protocols ws_protocol = {
     .per_session_data_size = sizeof(ws_pss),
     /* Small: idle connections must stay cheap; larger messages arrive in
      * fragments that ws_receive joins up to max_frame. */
-    .rx_buffer_size = 1024,
+    .rx_buffer_size = 256,
     .tx_packet_size = WS_WRITE_MAX + 64,
 };
