@@ -145,6 +145,7 @@ export async function family(base, n = 0) {
     const f = found[(start + i) % found.length];
     try {
       const [p, t, a] = [await usable(base, f.parent), await usable(base, f.teacher), await usable(base, f.admin)];
+      await stillRelated(base, f, p.token, t.token, a.token);
       return { ...f, tokens: { parent: p.token, teacher: t.token, admin: a.token },
         group: (d.groups || []).find((g) => g.id === f.child.group_id) };
     } catch (e) {
@@ -152,6 +153,27 @@ export async function family(base, n = 0) {
     }
   }
   throw lastErr;
+}
+
+/** Throws unless the relations users.json describes still hold in the database (tests that
+ *  ran before may have rebound teachers): the parent sees the child, the teacher is bound to
+ *  the child's group, the administrator administers the child's org. */
+async function stillRelated(base, f, parentToken, teacherToken, adminToken) {
+  const me = async (token) => {
+    const r = await http("GET", `${base}/api/me`, undefined, token);
+    if (r.status !== 200) throw new Error(`GET /api/me: ${r.status}`);
+    return r.json;
+  };
+  const [p, t, a] = [await me(parentToken), await me(teacherToken), await me(adminToken)];
+  if (!(p.children || []).some((c) => c.id === f.child.id && c.group_id === f.child.group_id)) {
+    throw new Error(`${f.parent.login} no longer has child ${f.child.id} in group ${f.child.group_id}`);
+  }
+  if (!(t.groups || []).some((g) => g.id === f.child.group_id)) {
+    throw new Error(`${f.teacher.login} is no longer bound to group ${f.child.group_id}`);
+  }
+  if (!(a.orgs || []).some((o) => o.id === f.child.org_id && (o.roles || []).includes("admin"))) {
+    throw new Error(`${f.admin.login} no longer administers org ${f.child.org_id}`);
+  }
 }
 
 /** A unique text for this run, so assertions never match leftovers of earlier runs. */
