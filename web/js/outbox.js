@@ -1,14 +1,10 @@
 // Chat sends that are not yet acknowledged: kept with their client id (cid) and retried until acked.
 
+import { newCid } from './ui.js';
+
 const OUTBOX_KEY = 'epos.outbox';
 const RESEND_AFTER_MS = 10000;
 const TRANSIENT = new Set(['rate_limited', 'unavailable']);
-
-function newCid() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-}
 
 /*
  * Outbox: send(chatId, text) → item {cid, chat, text, state: 'pending'|'failed', error}.

@@ -35,6 +35,14 @@ export function clear(el) {
   return el;
 }
 
+/* A random client id (cid) for a request that may be retried; randomUUID needs a secure
+ * context (https or localhost), getRandomValues works everywhere. */
+export function newCid() {
+  if (window.crypto && crypto.randomUUID && window.isSecureContext) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
 let idCounter = 0;
 /* A unique element id for label/for pairs. */
 export function uid(prefix = 'f') {

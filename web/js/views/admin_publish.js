@@ -1,7 +1,7 @@
 // Administrator: publish news / calendar events to the org or chosen groups; live acknowledgement statistics.
 
 import { get, post } from '../api.js';
-import { h, clear, field, checkbox, errorBox, guarded, formatDate, formatTime, uid, emptyNote, toast, showFailure } from '../ui.js';
+import { h, clear, field, checkbox, errorBox, guarded, formatDate, formatTime, uid, emptyNote, toast, showFailure, newCid } from '../ui.js';
 
 const STATS_EVERY_MS = 5000;
 const WATCH_MAX = 15;
@@ -155,7 +155,7 @@ function publishForm(actx, onPublished) {
     }
     /* The same cid for retries of the same post: the hub stores it once. */
     const key = JSON.stringify(payload) + (isEvent.checked ? 'e' : 'n');
-    if (!pending || pending.key !== key) pending = { key, cid: crypto.randomUUID() };
+    if (!pending || pending.key !== key) pending = { key, cid: newCid() };
     payload.cid = pending.cid;
     guarded(submit, async () => {
       const res = await post(isEvent.checked ? '/api/events' : '/api/news', payload);
