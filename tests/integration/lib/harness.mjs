@@ -99,6 +99,15 @@ export function freePort() {
   });
 }
 
+/** A promise that keeps the event loop alive until it settles. The servers
+ *  and sockets the harness opens are unref'd, so that one a failed test
+ *  forgot cannot keep the test file running (the exit hook then kills it);
+ *  whoever awaits one of them holds the loop through this. */
+function keepAlive(promise) {
+  const t = setInterval(() => {}, 1 << 30);
+  return promise.finally(() => clearInterval(t));
+}
+
 /** Spawn a program; collect its output; `exited` resolves with {code, signal}. */
 export function spawnProcess(cmd, args = [], { env: extra = {}, name = cmd, echo = !!env.EPOS_TEST_VERBOSE } = {}) {
   const proc = spawn(cmd, args, { env: childEnv(extra), stdio: ["ignore", "pipe", "pipe"] });
@@ -124,7 +133,16 @@ export function spawnProcess(cmd, args = [], { env: extra = {}, name = cmd, echo
   });
   let done = null;
   exited.then((r) => (done = r));
-  return { proc, pid: proc.pid, name, exited, output: () => out, exitStatus: () => done };
+  proc.unref();
+  proc.stdout.unref();
+  proc.stderr.unref();
+  return {
+    proc, pid: proc.pid, name, output: () => out, exitStatus: () => done,
+    exitedNoRef: exited, // for waits that hold the loop by other means
+    get exited() {
+      return keepAlive(exited);
+    },
+  };
 }
 
 /** Run a program to completion. Resolves {code, signal, stdout, stderr, output}. */
@@ -173,7 +191,7 @@ async function awaitReady(p, what, check, timeoutMs) {
       p.proc.kill("SIGKILL");
       throw new Error(`${p.name}: no ${what} within ${timeoutMs} ms:\n${tail(p.output())}`);
     }
-    await Promise.race([p.exited, new Promise((r) => setTimeout(r, 50))]);
+    await Promise.race([p.exitedNoRef, new Promise((r) => setTimeout(r, 50))]);
   }
 }
 
@@ -189,7 +207,10 @@ function handle(p, extra) {
     ...extra,
     pid: p.pid,
     proc: p.proc,
-    exited: p.exited,
+    /** Resolves {code, signal} when the process has exited. */
+    get exited() {
+      return p.exited;
+    },
     output: p.output,
     /** {code, signal} once it has exited, else null. */
     exitStatus: p.exitStatus,
@@ -383,7 +404,7 @@ export async function wsConnect(url, token, { resume, protocol = "epos.v1", head
   let closeInfo = null;
   const client = { ws, frames: 0, hello: null };
 
-  client.closed = new Promise((res) => {
+  const closed = new Promise((res) => {
     ws.on("close", (code, reason) => {
       closeInfo = { code, reason: reason.toString() };
       for (const w of waiters.splice(0)) {
@@ -421,6 +442,8 @@ export async function wsConnect(url, token, { resume, protocol = "epos.v1", head
     ws.once("unexpected-response", (req, resp) => rej(new Error(`WebSocket upgrade refused: HTTP ${resp.statusCode}`)));
   });
   ws.on("error", () => {}); // reported through close
+  ws._socket?.unref(); // see keepAlive(): next() and closed hold the loop
+  Object.defineProperty(client, "closed", { get: () => keepAlive(closed) });
 
   client.send = (obj) => ws.send(typeof obj === "string" ? obj : JSON.stringify(obj));
   client.next = (pred, ms = 10000) => {
