@@ -54,7 +54,7 @@ export const PG_CONNINFO = env.EPOS_PG_CONNINFO || config.pg_conninfo;
 // Sanitizer settings when run outside scripts/test (which sets the same).
 const SAN_ENV = {
   ASAN_OPTIONS: env.ASAN_OPTIONS ||
-    "detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1",
+    "detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1",
   LSAN_OPTIONS: env.LSAN_OPTIONS || `suppressions=${join(ROOT, "tools/lsan.supp")}:print_suppressions=0`,
   UBSAN_OPTIONS: env.UBSAN_OPTIONS || "print_stacktrace=1:halt_on_error=1",
 };
