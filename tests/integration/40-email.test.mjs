@@ -266,6 +266,39 @@ test("three chat messages to an offline parent make ONE digest mail", async () =
   assert.equal(digests.length, 1, "one digest, never one mail per message");
 });
 
+test("news to a group is mailed to its offline parents, not to one who is online", async () => {
+  const gid = CHILD_A.group_id;
+  const parents = demo.users.filter((u) => u.role === "parent" &&
+    demo.children.some((c) => c.group_id === gid && u.child_ids.includes(c.id)));
+  const [online, offline] = parents;
+  await connect(online);
+  const r = await api("POST", "/api/news",
+    { org_id: KG.id, group_ids: [gid], title: "Утренник в пятницу", body: "Приходите к 10:00", cid: randomUUID() }, ADMIN);
+  assert.equal(r.status, 201, r.text);
+  const id = r.json.item.id;
+  const toOffline = `<news.${id}.${offline.id}@epos.local>`;
+  const toOnline = `<news.${id}.${online.id}@epos.local>`;
+  const m = await mail.waitFor({ messageId: toOffline });
+  assert.equal(m.subject, "Новость: Утренник в пятницу");
+  assert.match(m.text, /Приходите к 10:00/);
+  await until(() => jobsFinished([toOffline, toOnline]), { what: "the news mail jobs finished" });
+  assert.equal(mailsWith(toOnline).length, 0);
+  assert.equal(mailsWith(toOffline).length, 1);
+});
+
+test("a user who turned a kind of mail off does not get it", async () => {
+  const staff = await freshStaff("prefs");
+  await psql("INSERT INTO notification_prefs (user_id, kind, email) VALUES ($1, 'test.muted', false)", [staff.id]);
+  const muted = msgId("muted");
+  const other = msgId("other");
+  await notify(staff.id, "test.muted", muted);
+  await notify(staff.id, "test.other", other);
+  await mail.waitFor({ messageId: other });
+  await until(() => jobsFinished([muted, other]), { what: "both jobs finished" });
+  assert.equal(mailsWith(muted).length, 0);
+  assert.equal(await logRow(muted), undefined);
+});
+
 test("SMTP server down while notices are filed: once it is back, every mail arrives exactly once", async () => {
   const staff = (await psql("SELECT epos_group_staff($1) AS uid", [CHILD_B.group_id])).map((r) => Number(r.uid));
   const parent = parentOf(CHILD_B);
