@@ -109,7 +109,8 @@ function keepAlive(promise) {
 }
 
 /** Spawn a program; collect its output; `exited` resolves with {code, signal}. */
-export function spawnProcess(cmd, args = [], { env: extra = {}, name = cmd, echo = !!env.EPOS_TEST_VERBOSE } = {}) {
+export function spawnProcess(cmd, args = [],
+  { env: extra = {}, name = cmd, echo = !!env.EPOS_TEST_VERBOSE, expectExit = false } = {}) {
   const proc = spawn(cmd, args, { env: childEnv(extra), stdio: ["ignore", "pipe", "pipe"] });
   children.add(proc);
   let out = "";
@@ -128,6 +129,12 @@ export function spawnProcess(cmd, args = [], { env: extra = {}, name = cmd, echo
     });
     proc.on("close", (code, signal) => {
       children.delete(proc);
+      // A server that dies on its own (a crash, a sanitizer report) would
+      // otherwise take its last words with it: show them in the test log.
+      if (!handleObj.expectExit && (code !== 0 || signal)) {
+        process.stderr.write(`[harness] ${name} (pid ${proc.pid}) exited unexpectedly ` +
+          `(code ${code}, signal ${signal}):\n${tail(out, 60)}\n`);
+      }
       res({ code, signal });
     });
   });
@@ -136,13 +143,15 @@ export function spawnProcess(cmd, args = [], { env: extra = {}, name = cmd, echo
   proc.unref();
   proc.stdout.unref();
   proc.stderr.unref();
-  return {
+  const handleObj = {
     proc, pid: proc.pid, name, output: () => out, exitStatus: () => done,
+    expectExit: expectExit, // set when we stop it: its exit is no news
     exitedNoRef: exited, // for waits that hold the loop by other means
     get exited() {
       return keepAlive(exited);
     },
   };
+  return handleObj;
 }
 
 /** Run a program to completion. Resolves {code, signal, stdout, stderr, output}. */
@@ -188,6 +197,7 @@ async function awaitReady(p, what, check, timeoutMs) {
     if (st) throw new Error(`${p.name} exited (code ${st.code}, signal ${st.signal}) before ${what}:\n${tail(p.output())}`);
     if (await check().catch(() => false)) return;
     if (Date.now() > deadline) {
+      p.expectExit = true;
       p.proc.kill("SIGKILL");
       throw new Error(`${p.name}: no ${what} within ${timeoutMs} ms:\n${tail(p.output())}`);
     }
@@ -216,10 +226,12 @@ function handle(p, extra) {
     exitStatus: p.exitStatus,
     /** Send SIGKILL/SIGSTOP/...; does not wait. */
     kill(sig = "SIGKILL") {
+      if (sig !== "SIGSTOP" && sig !== "SIGCONT") p.expectExit = true;
       p.proc.kill(sig);
     },
     /** SIGTERM, await the exit, throw unless the exit code is expectCode (0). */
     async stop({ signal = "SIGTERM", expectCode = 0, timeoutMs = 20000 } = {}) {
+      p.expectExit = true;
       if (!p.exitStatus()) p.proc.kill(signal);
       const timer = setTimeout(() => p.proc.kill("SIGKILL"), timeoutMs);
       const st = await p.exited;
@@ -262,7 +274,7 @@ export async function startWorker({ metricsPort, env: extra = {}, config: conf =
 /** Run a program that is expected to exit by itself (e.g. a hub refusing a bad
  *  config): resolves {code, signal, output} or throws after timeoutMs. */
 export async function runToExit(cmd, args, { env: extra = {}, timeoutMs = 60000 } = {}) {
-  const p = spawnProcess(cmd, args, { env: extra });
+  const p = spawnProcess(cmd, args, { env: extra, expectExit: true });
   const timer = setTimeout(() => p.proc.kill("SIGKILL"), timeoutMs);
   const st = await p.exited;
   clearTimeout(timer);
@@ -330,8 +342,15 @@ export async function http(method, url, body, token, { headers = {}, timeoutMs =
     payload = typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body);
     h["content-type"] ??= "application/json";
   }
-  const r = await fetch(url, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
-  const text = await r.text();
+  let r, text;
+  try {
+    r = await fetch(url, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+    text = await r.text();
+  } catch (err) {
+    // fetch says only "fetch failed"; the cause names what happened.
+    const c = err.cause;
+    throw new Error(`${method} ${url}: ${c ? `${c.code || c.name}: ${c.message}` : err.message}`, { cause: err });
+  }
   let json = null;
   try {
     json = text ? JSON.parse(text) : null;
