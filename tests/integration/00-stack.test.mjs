@@ -91,6 +91,22 @@ test("/readyz turns 503 while PostgreSQL is down and 200 when it is back, withou
   }
 });
 
+test("two hubs share one port (SO_REUSEPORT), and either serves it alone", async () => {
+  const a = await startHub();
+  let b;
+  try {
+    b = await startHub({ port: a.port });
+    assert.equal(b.exitStatus(), null, "the second hub is listening on the same port");
+    await a.stop();
+    assert.equal((await http("GET", `${b.url}/healthz`)).status, 200, "the other hub still serves the port");
+    await b.stop();
+    b = null;
+  } finally {
+    if (!a.exitStatus()) await a.stop({ expectCode: null });
+    if (b) await b.stop({ expectCode: null });
+  }
+});
+
 test("a bad config value stops the hub at start-up with one line naming it", async () => {
   const dir = mkdtempSync(join(tmpdir(), "epos-conf-"));
   try {
