@@ -5,25 +5,17 @@
  * events for the group's staff and the parent and queues their mails, in one
  * transaction; it is idempotent (a notice applied once gives no frames), so
  * a job that runs twice changes and publishes nothing the second time. */
-#include <stdio.h>
-
-#include "epos/jsonx.h"
 #include "publish.h"
 
 static const char absence_apply_sql[] = "SELECT epos_absence_apply($1::bigint)::text";
 
 int job_absence_apply_run(worker_t *w, job_t *job, job_done_cb *done)
 {
-    long long notice = 0;
-    json_t *p = jsonx_parse_object(job->payload, job->payload_len, NULL, 0);
-    int ok = p && jsonx_int(p, "notice_id", &notice) == 0 && notice > 0;
-    json_decref(p);
-    if (!ok) {
+    char id[24];
+    if (publish_payload_id(job, "notice_id", id, sizeof(id)) != 0) {
         done(job, JOB_FAIL, "absence.apply: the payload needs a positive notice_id");
         return 0;
     }
-    char id[24];
-    snprintf(id, sizeof(id), "%lld", notice);
     const char *params[1] = {id};
     return publish_job_sql(w, job, done, absence_apply_sql, 1, params);
 }

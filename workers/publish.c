@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epos/jsonx.h"
 #include "epos/log.h"
 #include "publish.h"
 
@@ -81,6 +82,18 @@ int publish_sql_outcome(const PGresult *res)
 }
 
 /* ---------------------------------------------------------------- one-call SQL jobs */
+
+int publish_payload_id(const job_t *job, const char *key, char *out, size_t len)
+{
+    long long id = 0;
+    json_t *p = jsonx_parse_object(job->payload, job->payload_len, NULL, 0);
+    int ok = p && jsonx_int(p, key, &id) == 0 && id > 0;
+    json_decref(p);
+    if (!ok)
+        return -1;
+    snprintf(out, len, "%lld", id);
+    return 0;
+}
 
 typedef struct sql_job {
     worker_t *w;

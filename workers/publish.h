@@ -31,6 +31,11 @@ int publish_result(rds *r, const char *text, size_t len);
  * the rest (res NULL: the connection was lost). */
 int publish_sql_outcome(const PGresult *res);
 
+/* Read the positive integer field key of the job's JSON payload, as decimal
+ * text into out (24 bytes suffice). Returns 0, or -1 when the payload is
+ * not an object or the field is missing, not an integer or not positive. */
+int publish_payload_id(const job_t *job, const char *key, char *out, size_t len);
+
 /* Run a job that is one SQL call: sql (parameterized, literal text) must
  * return one row whose first column is JSON text; its "frames" are
  * published and the job finishes JOB_OK. A failed call finishes it with
