@@ -89,7 +89,7 @@ static int email_kind_offline(const char *kind)
     return 0;
 }
 
-/* Read the payload; NULL after finishing the job JOB_FAIL when it is unusable. */
+/* Read the payload into c. Returns 0, or -1 when it is unusable (no user, kind or Message-ID). */
 static int email_parse(email_job *c)
 {
     json_t *p = c->payload = jsonx_parse_object(c->job->payload, c->job->payload_len, NULL, 0);
