@@ -170,7 +170,7 @@ static int http_begin(struct lws *wsi, http_pss *pss)
 
 static void http_body(http_req *r, const char *in, size_t len)
 {
-    if (r->answered || r->too_large)
+    if (r->answered || r->too_large || !len)
         return;
     if (r->blen + len > HTTP_BODY_MAX) {
         r->too_large = 1;
@@ -243,8 +243,11 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return pss->r ? http_write(wsi, pss->r) : -1;
+    /* A mount binds this protocol per request and drops it (freeing the
+     * per-session data) when the transaction ends or the client goes. */
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
-        if (pss->r) {
+        if (pss && pss->r) {
             pss->r->wsi = NULL;
             http_req_unref(pss->r);
             pss->r = NULL;

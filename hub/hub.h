@@ -32,12 +32,20 @@ typedef struct hub {
     int stopping;
     uv_signal_t sig_term, sig_int;
     uv_timer_t tick;   /* 1 s housekeeping: auth deadlines, gap sweep */
+    struct lws_vhost *vhost;
+    int listen_fd;     /* ours, with SO_REUSEPORT (listen.c) */
+    uv_poll_t listen_poll;
+    uv_timer_t listen_pause;
 } hub;
 
 extern hub *the_hub;
 
 /* statements.c: prepared on every pool connection */
 extern const pgq_stmt hub_statements[];
+
+/* listen.c: returns 0, or -1 with one line in err */
+int listen_start(hub *h, char *err, size_t errlen);
+void listen_stop(hub *h);
 
 /* ws.c */
 extern const struct lws_protocols ws_protocol;

@@ -72,8 +72,8 @@ static struct lws_context *hub_lws_create(hub *h)
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE |
                    LWS_SERVER_OPTION_DISABLE_IPV6;
     info.foreign_loops = foreign;
-    info.port = h->cfg.port;
-    info.iface = h->cfg.listen_host;
+    /* listen.c owns the listening socket and adopts what it accepts. */
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = protocols;
     info.mounts = mounts;
     info.retry_and_idle_policy = &ws_idle_policy;
@@ -112,6 +112,7 @@ static void hub_closed(void *arg)
 
 static void hub_shutdown(hub *h)
 {
+    listen_stop(h);
     if (h->lws)
         lws_context_destroy(h->lws);
     h->lws = NULL;
@@ -179,9 +180,16 @@ int main(int argc, char **argv)
     h.redis = rds_create(h.loop, h.cfg.redis_host, h.cfg.redis_port, fanout_on_message,
                          fanout_on_redis_state, &h);
     h.fan = fanout_create(&h);
+    h.listen_fd = -1;
     h.lws = h.fan ? hub_lws_create(&h) : NULL;
-    if (!h.lws) {
-        fprintf(stderr, "epos-hub: cannot listen on %s:%d\n", h.cfg.listen_host, h.cfg.port);
+    h.vhost = h.lws ? lws_get_vhost_by_name(h.lws, "default") : NULL;
+    if (!h.vhost) {
+        fprintf(stderr, "epos-hub: cannot start libwebsockets%s\n",
+                h.cfg.tls_cert[0] ? " (check tls_cert and tls_key)" : "");
+        goto out;
+    }
+    if (listen_start(&h, err, sizeof(err)) != 0) {
+        fprintf(stderr, "epos-hub: %s\n", err);
         goto out;
     }
     uv_signal_init(h.loop, &h.sig_term);
@@ -205,6 +213,8 @@ int main(int argc, char **argv)
     config_free(&h.cfg);
     return rc;
 out:
+    if (h.lws)
+        lws_context_destroy(h.lws);
     if (h.pg)
         pgq_pool_close(h.pg, hub_closed, NULL);
     if (h.redis)
