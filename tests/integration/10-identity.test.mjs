@@ -66,7 +66,7 @@ async function freshUser(tag) {
 
 // Forget the failed-login counters the rate-limit test left in Redis.
 async function clearLoginFailures(loginName) {
-  const cli = ["-h", config.redis_host || "127.0.0.1", "-p", String(config.redis_port || 56379)];
+  const cli = ["-h", config.redis_host || "127.0.0.1", "-p", String(config.redis_port || 16379)];
   const keys = await run("redis-cli", [...cli, "--scan", "--pattern", "epos:loginfail:*"]);
   const mine = keys.stdout.split("\n").filter((k) => k.endsWith(`:${loginName}`) || k.includes(":addr:"));
   if (mine.length) await run("redis-cli", [...cli, "DEL", ...mine]);
