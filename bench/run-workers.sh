@@ -54,7 +54,7 @@ bench_stack_up
 CONNINFO="$(bench_fresh_db "$DB")"
 redis_cli() { redis-cli -h 127.0.0.1 -p "$EPOS_REDIS_PORT" "$@"; }
 start_worker() {
-    EPOS_PG_CONNINFO="$CONNINFO" EPOS_MAIL_THREADS="$MAIL_SESSIONS" EPOS_LOG_LEVEL=warn \
+    EPOS_PG_CONNINFO="$CONNINFO" EPOS_MAIL_SESSIONS="$MAIL_SESSIONS" EPOS_LOG_LEVEL=warn \
         EPOS_INSTANCE=bench-worker "$BUILD/epos-worker" --config "$VAR/epos.conf" \
         >>"$LOGS/worker.log" 2>&1 &
     WORKER=$!

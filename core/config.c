@@ -55,6 +55,7 @@ static const config_key config_keys[] = {
     I(digest_delay_s, 900, 0, 86400),
     I(metrics_port, 0, 0, 65535),
     I(worker_concurrency, 64, 1, 10000),
+    I(mail_sessions, 2, 1, 64),
     I(job_max_attempts, 8, 1, 1000),
     I(job_claim_idle_ms, 30000, 100, 3600000),
     I(job_backoff_ms, 1000, 1, 3600000),

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "epos/log.h"
+#include "mailer.h"
 #include "worker.h"
 
 #define METRICS_REQ_MAX 4096   /* bytes of one request head */
@@ -123,6 +124,20 @@ static void metrics_render(metrics_t *m, mbuf *b)
                 "# HELP epos_outbox_relayed_total Outbox rows moved to the job streams.\n"
                 "# TYPE epos_outbox_relayed_total counter\nepos_outbox_relayed_total %llu\n",
                 (unsigned long long)relay_count(m->w->relay));
+    if (m->w->mailer) {
+        mailer_stats ms;
+        mailer_stats_get(m->w->mailer, &ms);
+        mbuf_printf(b,
+                    "# HELP epos_mail_total Mails by outcome of their last SMTP attempt.\n"
+                    "# TYPE epos_mail_total counter\n"
+                    "epos_mail_total{outcome=\"sent\"} %llu\n"
+                    "epos_mail_total{outcome=\"temporary\"} %llu\n"
+                    "epos_mail_total{outcome=\"permanent\"} %llu\n"
+                    "# HELP epos_mail_sessions_total SMTP sessions opened.\n"
+                    "# TYPE epos_mail_sessions_total counter\nepos_mail_sessions_total %llu\n",
+                    (unsigned long long)ms.sent, (unsigned long long)ms.tempfail,
+                    (unsigned long long)ms.permfail, (unsigned long long)ms.sessions);
+    }
     mbuf_printf(b,
                 "# HELP epos_worker_up 1 while the worker runs; 0 while it stops.\n"
                 "# TYPE epos_worker_up gauge\nepos_worker_up %d\n",

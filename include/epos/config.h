@@ -43,6 +43,7 @@ typedef struct epos_config {
     /* worker */
     int metrics_port;       /* metrics_port       the worker's /metrics, 0 off, default 0 */
     int worker_concurrency; /* worker_concurrency jobs in flight per worker, default 64 */
+    int mail_sessions;      /* mail_sessions      parallel SMTP sessions per worker, default 2 */
     int job_max_attempts;   /* job_max_attempts   default 8 */
     int job_claim_idle_ms;  /* job_claim_idle_ms  a dead worker's jobs are claimed after, default 30000 */
     int job_backoff_ms;     /* job_backoff_ms     first retry delay (doubles), default 1000 */
