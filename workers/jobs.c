@@ -10,7 +10,6 @@
     X("test.mark", job_test_mark_run) /* inserts job_effects(job_id): fault tests */       \
     X("absence.apply", job_absence_apply_run) /* a notice onto the timesheet */            \
     X("email.notify", job_email_notify_run)   /* one notification mail */                  \
-    X("chat.unread", job_chat_unread_run)     /* members wait for a digest */              \
     X("news.email", job_news_email_run)       /* mails to a news item's parents */
 
 /* To add a service (a scheduler, the mailer): a start and a stop function

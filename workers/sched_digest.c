@@ -3,21 +3,25 @@
  *
  * Each tick runs two statements, each its own transaction and safe to run
  * from any number of workers at once (schema/042_digest.sql, 041_mail.sql):
- *   epos_digest_collect(now, public_url) queues ONE digest mail per
- *       recipient whose unread chat messages are due;
+ *   epos_digest_collect(now - digest_delay_s, public_url) queues ONE digest
+ *       mail per recipient with chat messages unread for digest_delay_s;
  *   epos_mail_release(now) queues again the mail held in mail_deferred
  *       whose quiet hours are over.
  * A tick is skipped while the previous one is still running. */
-#include <string.h>
+#include <stdio.h>
 
 #include "epos/log.h"
 #include "worker.h"
 
 #define DIGEST_TICK_MS 5000
 
-static const char *const digest_sql[] = {
-    "SELECT epos_digest_collect(now(), $1)",
-    "SELECT epos_mail_release(now())",
+/* Each statement takes the first nparams of (public_url, digest_delay_s). */
+static const struct {
+    const char *sql;
+    int nparams;
+} digest_sql[] = {
+    {"SELECT epos_digest_collect(now() - make_interval(secs => $2::integer), $1)", 2},
+    {"SELECT epos_mail_release(now())", 0},
 };
 #define DIGEST_NSQL (sizeof(digest_sql) / sizeof(digest_sql[0]))
 
@@ -54,9 +58,11 @@ static void digest_step(digest_sched *s)
         s->step = DIGEST_NSQL;
         return;
     }
-    const char *params[1] = {s->w->cfg->public_url};
-    int n = strchr(digest_sql[s->step], '$') ? 1 : 0;
-    if (pgq_exec_sql(s->w->pg, digest_sql[s->step], n, params, digest_on_result, s) != 0)
+    char delay[16];
+    snprintf(delay, sizeof(delay), "%d", s->w->cfg->digest_delay_s);
+    const char *params[2] = {s->w->cfg->public_url, delay};
+    if (pgq_exec_sql(s->w->pg, digest_sql[s->step].sql, digest_sql[s->step].nparams, params,
+                     digest_on_result, s) != 0)
         s->step = DIGEST_NSQL; /* PostgreSQL down: the next tick tries again */
 }
 
