@@ -76,8 +76,9 @@ static void auth_send_hello(session *s, json_t *hello)
     json_t *v;
     json_object_foreach(json_object_get(hello, "topics"), name, v)
         json_array_append_new(names, json_string(name));
-    json_t *msg = json_pack("{s:s, s:O, s:o}", "op", "hello", "user",
-                            json_object_get(hello, "user"), "topics", names);
+    json_t *msg = json_pack("{s:s, s:O, s:o, s:O}", "op", "hello", "user",
+                            json_object_get(hello, "user"), "topics", names, "seqs",
+                            json_object_get(hello, "topics"));
     if (msg)
         session_send_json(s, msg);
 }
