@@ -181,7 +181,8 @@ function board(ctx, g, org) {
   function reminder(d) {
     clear(alertBox).appendChild(h('p', { class: 'alert', role: 'alert' },
       `Напоминание: табель за ${formatDate(d.date)} не заполнен` +
-      (Number.isInteger(d.unmarked) ? `, не отмечено: ${d.unmarked}` : '') + '.'));
+      (Number.isInteger(d.unmarked_count) ? `, не отмечено: ${d.unmarked_count}` : '') +
+      (Array.isArray(d.unmarked) && d.unmarked.length ? ` (${d.unmarked.join(', ')})` : '') + '.'));
   }
 
   load();
