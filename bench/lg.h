@@ -102,5 +102,6 @@ static void mode_on_http(lg_conn *c, int status);
 static int mode_step(int64_t now); /* 1 when the run is over */
 static int mode_timeout_ms(int64_t now);
 static void mode_report(void);
+static void mode_free(void);
 
 #endif

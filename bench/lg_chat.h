@@ -13,6 +13,8 @@ static struct {
     int64_t *sent;      /* send time of message m */
     int64_t *dlv, *ack; /* latency of delivery to the other member / of the ack, -1 none */
     int delivered, acked, errors;
+    char **lines; /* the pairs file, split in place by ch_init */
+    int nlines;
     char prefix[32]; /* "lg<run>-": cids of this run */
     size_t prefix_len;
     double send_secs; /* how long sending took */
@@ -26,6 +28,8 @@ static int ch_init(void)
     int n = 0;
     if (G.pairs_file) {
         n = lg_read_lines(G.pairs_file, &lines);
+        C.lines = lines;
+        C.nlines = n > 0 ? n : 0;
         if (n <= 0) {
             fprintf(stderr, "loadgen: cannot read pairs from %s\n", G.pairs_file);
             return -1;
@@ -186,6 +190,16 @@ static void ch_print_pcts(const char *name, const int64_t *lat)
            lg_ms(lg_pct(v, n, 50)), lg_ms(lg_pct(v, n, 90)), lg_ms(lg_pct(v, n, 99)),
            lg_ms(n ? v[n - 1] : 0));
     free(v);
+}
+
+static void ch_free(void)
+{
+    for (int i = 0; i < C.nlines; i++)
+        free(C.lines[i]);
+    free(C.lines);
+    free(C.sent);
+    free(C.dlv);
+    free(C.ack);
 }
 
 static void ch_report(void)

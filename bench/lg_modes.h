@@ -152,6 +152,12 @@ static int mode_timeout_ms(int64_t now)
     return 100;
 }
 
+static void mode_free(void)
+{
+    if (G.mode == LG_CHAT)
+        ch_free();
+}
+
 static void mode_report(void)
 {
     if (G.mode == LG_BROADCAST)

@@ -461,6 +461,30 @@ static void lg_ramp(int64_t now)
     }
 }
 
+/* Give up on connections that got no answer while nothing else progressed
+ * for 15 s (a server that never says hello, a lost SYN): the run goes on
+ * with the others instead of waiting for ever. */
+static void lg_reap_stuck(int64_t now)
+{
+    static int64_t t_progress;
+    static int last_count = -1;
+    if (G.ready + G.failed != last_count || G.inflight == 0) {
+        last_count = G.ready + G.failed;
+        t_progress = now;
+        return;
+    }
+    if (now - t_progress < 15000000000LL)
+        return;
+    for (int i = 0; i < G.nconns; i++) {
+        lg_conn *c = &G.conns[i];
+        if (c->state == LG_CONNECTING || c->state == LG_UPGRADING || c->state == LG_AUTHING) {
+            c->attempts = 3; /* no retry */
+            conn_fail(c, "no answer for 15 s");
+        }
+    }
+    t_progress = now;
+}
+
 static void lg_loop(void)
 {
     struct epoll_event evs[1024];
@@ -468,6 +492,7 @@ static void lg_loop(void)
     while (!G.stop) {
         int64_t now = lg_now_ns();
         lg_ramp(now);
+        lg_reap_stuck(now);
         if (mode_step(now))
             break;
         int timeout = mode_timeout_ms(now);
@@ -548,5 +573,9 @@ out:
             conn_close(&G.conns[i]);
     free(G.conns);
     free(G.retry);
+    for (int i = 0; i < G.ntokens; i++)
+        free(G.tokens[i]);
+    free(G.tokens);
+    mode_free();
     return rc;
 }
