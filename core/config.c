@@ -30,7 +30,7 @@ static const config_key config_keys[] = {
     S(allowed_origins, ""),
     S(web_root, "web"),
     S(pg_conninfo, "host=127.0.0.1 port=15432 user=postgres dbname=epos"),
-    I(pg_pool_size, 8, 1, 64),
+    I(pg_pool_size, 16, 1, 64),
     S(redis_host, "127.0.0.1"),
     I(redis_port, 16379, 1, 65535),
     S(token_secret, ""),

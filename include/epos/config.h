@@ -14,7 +14,7 @@ typedef struct epos_config {
     char *web_root;         /* web_root           static files of the web client */
     /* stores */
     char *pg_conninfo;      /* pg_conninfo        libpq connection string */
-    int pg_pool_size;       /* pg_pool_size       connections per process, default 8 */
+    int pg_pool_size;       /* pg_pool_size       connections per process, default 16 */
     char *redis_host;       /* redis_host         default 127.0.0.1 */
     int redis_port;         /* redis_port         default 6379 */
     /* auth */

@@ -96,6 +96,8 @@ test("two hubs share one port (SO_REUSEPORT), and either serves it alone", async
   let b;
   try {
     b = await startHub({ port: a.port });
+    // /healthz may have been answered by the first hub: wait for the second's own word.
+    await until(() => /listening on/.test(b.output()), { what: "the second hub listening" });
     assert.equal(b.exitStatus(), null, "the second hub is listening on the same port");
     await a.stop();
     assert.equal((await http("GET", `${b.url}/healthz`)).status, 200, "the other hub still serves the port");
