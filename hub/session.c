@@ -56,6 +56,27 @@ void session_close(session *s, uint16_t code)
     lws_callback_on_writable(s->wsi);
 }
 
+/* A frame for a connection with nothing queued and nothing written this
+ * loop turn goes out at once: one send(2), where the writeable round trip
+ * costs two epoll_ctl(2) and a wake-up per connection, which is what a
+ * broadcast to thousands pays. A second frame in the same turn queues, and
+ * the queue leaves as one message from the writeable callback, so bursts
+ * still coalesce. libwebsockets keeps whatever the socket did not take and
+ * flushes it before our next writeable callback. Returns 0 when written. */
+static int session_write_now(session *s, frame *f)
+{
+    uint64_t now = uv_now(the_hub->loop);
+    if (s->qhead || s->wrote_ms == now || lws_partial_buffered(s->wsi))
+        return -1;
+    s->wrote_ms = now;
+    if (lws_write(s->wsi, (unsigned char *)f->data, f->len, LWS_WRITE_TEXT) < (int)f->len) {
+        session_close(s, 1011);
+        return 0;
+    }
+    the_hub->stats.frames_out++;
+    return 0;
+}
+
 void session_send(session *s, frame *f)
 {
     if (!s->wsi || s->state == SESS_CLOSING)
@@ -68,6 +89,8 @@ void session_send(session *s, frame *f)
         session_close(s, 1008);
         return;
     }
+    if (session_write_now(s, f) == 0)
+        return;
     qnode *n = malloc(sizeof(*n));
     if (!n)
         return;

@@ -6,14 +6,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <libwebsockets.h>
 
 struct lws;
 struct topic;
 
-/* A frame is built once and shared by every queue it sits in. */
+/* A frame is built once and shared by every queue it sits in. The headroom
+ * before data lets lws_write() put a WebSocket header there in place. */
 typedef struct frame {
     uint32_t refs;
     uint32_t len;
+    unsigned char pre[LWS_PRE];
     char data[];
 } frame;
 
@@ -49,6 +52,7 @@ typedef struct session {
     uint8_t strikes;      /* rate-limit violations; too many closes */
     uint16_t close_code;  /* set: close at the next writeable */
     uint8_t close_sent;   /* our close frame is out: hang up */
+    uint64_t wrote_ms;    /* loop time of the last direct write */
     int64_t uid, sid;
     uint64_t auth_deadline; /* loop ms */
     struct session *pend_prev, *pend_next; /* sessions awaiting auth, oldest first */

@@ -301,6 +301,7 @@ static int ws_writeable(struct lws *wsi, session *s)
     if (!s->qhead)
         s->qtail = NULL;
     size_t len = (size_t)(p - (buf + LWS_PRE));
+    s->wrote_ms = uv_now(the_hub->loop);
     if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len)
         return -1;
     the_hub->stats.frames_out++;
