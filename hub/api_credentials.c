@@ -9,6 +9,7 @@
 
 #include "epos/auth.h"
 #include "epos/log.h"
+#include "fanout.h"
 #include "handlers.h"
 #include "http.h"
 #include "hub.h"
@@ -50,6 +51,7 @@ static void cred_stored(PGresult *res, void *arg)
         http_reply_json(c->r, 200, json_incref(json_object_get(out, "body")));
         json_decref(out);
         log_info("user=%" PRId64 " issued credentials for user=%" PRId64, c->r->uid, c->staff);
+        fanout_refresh_user(the_hub->fan, c->staff); /* their sessions were revoked */
     }
     cred_free(c);
 }
@@ -57,6 +59,7 @@ static void cred_stored(PGresult *res, void *arg)
 static void cred_hashed(uv_work_t *w, int status)
 {
     cred_req *c = w->data;
+    hub_hash_done();
     char uid[24], sid[24], staff[24];
     if (status != 0 || !c->ok) {
         http_reply_error(c->r, 500, "internal", "Не удалось создать пароль");
@@ -75,8 +78,24 @@ static void cred_hashed(uv_work_t *w, int status)
     }
 }
 
+/* Authorized: now make and hash the password. */
+static void cred_checked(PGresult *res, void *arg)
+{
+    cred_req *c = arg;
+    if (!pgq_ok(res)) {
+        http_reply_pg_error(c->r, res);
+        cred_free(c);
+        return;
+    }
+    if (hub_hash_queue(&c->work, cred_work, cred_hashed) != 0) {
+        http_reply_error(c->r, 503, "unavailable", "Сервис перегружен, повторите позже");
+        cred_free(c);
+    }
+}
+
 void api_credentials(http_req *r, json_t *body, long long id)
 {
+    char uid[24], sid[24], staff[24];
     cred_req *c = calloc(1, sizeof(*c));
     if (!c) {
         http_reply_error(r, 500, "internal", "Нехватка памяти");
@@ -86,8 +105,13 @@ void api_credentials(http_req *r, json_t *body, long long id)
     c->staff = id;
     c->work.data = c;
     http_req_ref(r);
-    if (uv_queue_work(the_hub->loop, &c->work, cred_work, cred_hashed) != 0) {
-        http_reply_error(r, 503, "unavailable", "Сервис перегружен, повторите позже");
+    snprintf(uid, sizeof(uid), "%" PRId64, r->uid);
+    snprintf(sid, sizeof(sid), "%" PRId64, r->sid);
+    snprintf(staff, sizeof(staff), "%lld", id);
+    const char *params[3] = {uid, sid, staff};
+    if (pgq_exec_sql(the_hub->pg, "SELECT epos_staff_credentials_check($1, $2, $3)", 3, params,
+                     cred_checked, c) != 0) {
+        http_reply_error(r, 503, "unavailable", "База данных недоступна, повторите позже");
         cred_free(c);
     }
 }

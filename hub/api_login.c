@@ -9,6 +9,7 @@
 #include "epos/auth.h"
 #include "epos/jsonx.h"
 #include "epos/log.h"
+#include "fanout.h"
 #include "handlers.h"
 #include "http.h"
 #include "hub.h"
@@ -16,6 +17,7 @@
 #define LOGIN_FAIL_WINDOW_S 900
 #define PASSWORD_MIN 8
 #define ADDR_FAIL_FACTOR 10
+#define HASH_INFLIGHT_MAX 64 /* yescrypt jobs queued on the thread pool at once */
 #define PASSWORD_MAX 128
 
 /* A verify against this when the login is unknown keeps the timing the same. */
@@ -41,12 +43,10 @@ static void login_req_free(login_req *l)
     free(l);
 }
 
+/* Every attempt was counted before its verify (login_count): parallel
+ * guesses cannot slip past the limit. A success gives its count back. */
 static void login_fail(login_req *l)
 {
-    for (int i = 0; i < 2; i++) {
-        rds_command(the_hub->redis, NULL, NULL, "INCR %s", l->keys[i]);
-        rds_command(the_hub->redis, NULL, NULL, "EXPIRE %s %d", l->keys[i], LOGIN_FAIL_WINDOW_S);
-    }
     log_info("login failed for \"%s\" from %s", l->login, l->r->peer);
     http_reply_error(l->r, 401, "unauthorized", "Неверный логин или пароль");
 }
@@ -69,6 +69,7 @@ static void session_created(PGresult *res, void *arg)
         goto out;
     }
     rds_command(the_hub->redis, NULL, NULL, "DEL %s", l->keys[0]);
+    rds_command(the_hub->redis, NULL, NULL, "DECR %s", l->keys[1]);
     http_reply_json(l->r, 200, json_pack("{s:s, s:o}", "token", token, "user", user));
 out:
     login_req_free(l);
@@ -85,6 +86,7 @@ static void verify_work(uv_work_t *w)
 static void login_verified(uv_work_t *w, int status)
 {
     login_req *l = w->data;
+    hub_hash_done();
     char uid[24], ttl[24];
     if (status != 0 || l->ok != 1) {
         login_fail(l);
@@ -116,11 +118,17 @@ static void login_looked_up(PGresult *res, void *arg)
         l->hash = h ? strdup(h) : NULL;
     }
     l->work.data = l;
-    if (uv_queue_work(the_hub->loop, &l->work, verify_work, login_verified) != 0) {
+    if (hub_hash_queue(&l->work, verify_work, login_verified) != 0) {
         http_reply_error(l->r, 503, "unavailable", "Сервис перегружен, повторите позже");
         login_req_free(l);
     }
 }
+
+/* INCR both counters and set their window in one step; returns the counts. */
+static const char login_count_lua[] =
+    "local a = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) "
+    "local b = redis.call('INCR', KEYS[2]) redis.call('EXPIRE', KEYS[2], ARGV[1]) "
+    "return {a, b}";
 
 static void login_counted(redisAsyncContext *c, void *reply, void *arg)
 {
@@ -131,8 +139,8 @@ static void login_counted(redisAsyncContext *c, void *reply, void *arg)
         redisReply *e = rep->element[i];
         /* Many families share one address (a school's NAT): the address may
          * fail ten times as often as one login before it is refused. */
-        int max = the_hub->cfg.login_fail_max * (i == 0 ? 1 : ADDR_FAIL_FACTOR);
-        if (e->type == REDIS_REPLY_STRING && atoi(e->str) >= max) {
+        long long max = (long long)the_hub->cfg.login_fail_max * (i == 0 ? 1 : ADDR_FAIL_FACTOR);
+        if (e->type == REDIS_REPLY_INTEGER && e->integer > max) {
             http_reply_error(l->r, 429, "rate_limited",
                              "Слишком много неудачных попыток входа, попробуйте позже");
             login_req_free(l);
@@ -146,6 +154,37 @@ static void login_counted(redisAsyncContext *c, void *reply, void *arg)
         http_reply_error(l->r, 503, "unavailable", "База данных недоступна, повторите позже");
         login_req_free(l);
     }
+}
+
+/* Trim and lower-case as epos_login_lookup does, so "  Parent1 " shares
+ * the counter of "parent1". */
+static void login_normalize(char *login)
+{
+    size_t n = strlen(login), b = 0;
+    while (b < n && (login[b] == ' ' || (login[b] >= '\t' && login[b] <= '\r')))
+        b++;
+    while (n > b && (login[n - 1] == ' ' || (login[n - 1] >= '\t' && login[n - 1] <= '\r')))
+        n--;
+    memmove(login, login + b, n - b);
+    login[n - b] = '\0';
+    for (char *p = login; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+}
+
+static int hash_inflight;
+
+int hub_hash_queue(uv_work_t *w, uv_work_cb work, uv_after_work_cb after)
+{
+    if (hash_inflight >= HASH_INFLIGHT_MAX || uv_queue_work(the_hub->loop, w, work, after) != 0)
+        return -1;
+    hash_inflight++;
+    return 0;
+}
+
+void hub_hash_done(void)
+{
+    hash_inflight--;
 }
 
 void api_login(http_req *r, json_t *body)
@@ -166,12 +205,13 @@ void api_login(http_req *r, json_t *body)
     }
     l->r = r;
     http_req_ref(r);
-    for (char *p = l->login; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
+    login_normalize(l->login);
     snprintf(l->keys[0], sizeof(l->keys[0]), "epos:loginfail:login:%s", l->login);
     snprintf(l->keys[1], sizeof(l->keys[1]), "epos:loginfail:addr:%s", r->peer);
-    if (rds_command(the_hub->redis, login_counted, l, "MGET %s %s", l->keys[0], l->keys[1]) != 0)
+    char window[16];
+    snprintf(window, sizeof(window), "%d", LOGIN_FAIL_WINDOW_S);
+    if (rds_command(the_hub->redis, login_counted, l, "EVAL %s 2 %s %s %s", login_count_lua,
+                    l->keys[0], l->keys[1], window) != 0)
         login_counted(NULL, NULL, l);
 }
 
@@ -184,6 +224,8 @@ static void password_stored(PGresult *res, void *arg)
         http_reply_pg_error(l->r, res);
     } else {
         http_reply_json(l->r, 200, json_pack("{s:b}", "ok", 1));
+        /* The user's other sessions were revoked: their sockets close (4401). */
+        fanout_refresh_user(the_hub->fan, l->r->uid);
     }
     login_req_free(l);
 }
@@ -191,6 +233,7 @@ static void password_stored(PGresult *res, void *arg)
 static void password_verified(uv_work_t *w, int status)
 {
     login_req *l = w->data;
+    hub_hash_done();
     char uid[24], sid[24];
     if (status != 0 || l->ok != 1) {
         http_reply_error(l->r, l->ok < 0 ? 500 : 403, l->ok < 0 ? "internal" : "forbidden",
@@ -221,7 +264,7 @@ static void password_hash_loaded(PGresult *res, void *arg)
     }
     l->hash = strdup(h);
     l->work.data = l;
-    if (!l->hash || uv_queue_work(the_hub->loop, &l->work, verify_work, password_verified) != 0) {
+    if (!l->hash || hub_hash_queue(&l->work, verify_work, password_verified) != 0) {
         http_reply_error(l->r, 503, "unavailable", "Сервис перегружен, повторите позже");
         login_req_free(l);
     }

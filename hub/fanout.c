@@ -109,7 +109,7 @@ sub *fanout_subscribe(fanout *f, session *s, const char *name, int64_t seq)
     if (!t)
         return NULL;
     if (s->nsubs == s->capsubs) {
-        uint16_t cap = s->capsubs ? (uint16_t)(s->capsubs * 2) : 4;
+        uint32_t cap = s->capsubs ? s->capsubs * 2 : 4;
         sub *n = realloc(s->subs, cap * sizeof(*n));
         if (!n)
             goto oom;
@@ -149,7 +149,7 @@ static void topic_remove_at(topic *t, uint32_t idx)
     if (idx == t->nsubs)
         return;
     t->subs[idx] = moved;
-    for (uint16_t i = 0; i < moved->nsubs; i++) {
+    for (uint32_t i = 0; i < moved->nsubs; i++) {
         if (moved->subs[i].t == t) {
             moved->subs[i].idx = idx;
             break;
@@ -157,9 +157,13 @@ static void topic_remove_at(topic *t, uint32_t idx)
     }
 }
 
-static void session_drop_sub(fanout *f, session *s, uint16_t i)
+static void session_drop_sub(fanout *f, session *s, uint32_t i)
 {
     topic *t = s->subs[i].t;
+    /* A topic taken away while its resume fill runs must not hold "resumed". */
+    if (s->subs[i].resuming && s->pending_fills && --s->pending_fills == 0 &&
+        s->state == SESS_LIVE)
+        session_send_text(s, "{\"op\":\"resumed\"}", 16);
     topic_remove_at(t, s->subs[i].idx);
     s->subs[i] = s->subs[--s->nsubs];
     topic_drop_if_unused(f, t);
@@ -167,7 +171,7 @@ static void session_drop_sub(fanout *f, session *s, uint16_t i)
 
 void fanout_unsubscribe(fanout *f, session *s, const char *name)
 {
-    for (uint16_t i = 0; i < s->nsubs; i++) {
+    for (uint32_t i = 0; i < s->nsubs; i++) {
         if (strcmp(s->subs[i].t->name, name) == 0) {
             session_drop_sub(f, s, i);
             return;
@@ -178,7 +182,7 @@ void fanout_unsubscribe(fanout *f, session *s, const char *name)
 void fanout_unsubscribe_all(fanout *f, session *s)
 {
     while (s->nsubs)
-        session_drop_sub(f, s, (uint16_t)(s->nsubs - 1));
+        session_drop_sub(f, s, s->nsubs - 1);
     free(s->subs);
     s->subs = NULL;
     s->capsubs = 0;
@@ -202,7 +206,7 @@ static void topic_deliver(fanout *f, topic *t, int64_t seq, frame *fr)
         if (s->state != SESS_LIVE)
             continue;
         sub *u = NULL;
-        for (uint16_t k = 0; k < s->nsubs; k++)
+        for (uint32_t k = 0; k < s->nsubs; k++)
             if (s->subs[k].t == t) {
                 u = &s->subs[k];
                 break;
@@ -289,9 +293,10 @@ static void topic_fill_done(PGresult *res, void *arg)
     if (n == FILL_BATCH || t->refill) {
         t->refill = 0;
         fanout_topic_fill(f, t);
-    } else {
-        topic_drop_if_unused(f, t);
     }
+    /* Not filling any more (done, or PostgreSQL refused the next read). */
+    if (!t->filling)
+        topic_drop_if_unused(f, t);
 out:
     fill_req_free(r);
 }
@@ -354,8 +359,8 @@ static void session_fill_done(PGresult *res, void *arg)
         u->seq = seq;
         r->f->h->stats.events_out++;
     }
-    if (u->seq > u->t->last_seq)
-        u->t->last_seq = u->seq;
+    /* Not raising t->last_seq here: what one session read from PostgreSQL
+     * others may still await from pub/sub or the sweep. */
     if (rows == FILL_BATCH) {
         u->syncing = 0;
         fanout_fill_session(r->f, s, u);

@@ -122,9 +122,10 @@ static void refresh_local(fanout *f, int64_t uid)
 
 void fanout_refresh_user(fanout *f, int64_t uid)
 {
-    refresh_local(f, uid);
-    if (f->h->redis)
-        rds_command(f->h->redis, NULL, NULL, "PUBLISH ctl refresh:%lld", (long long)uid);
+    /* Through Redis this hub hears its own message too; without it, directly. */
+    if (!f->h->redis || !rds_up(f->h->redis) ||
+        rds_command(f->h->redis, NULL, NULL, "PUBLISH ctl refresh:%lld", (long long)uid) != 0)
+        refresh_local(f, uid);
 }
 
 /* ---- Redis and the sweep ----------------------------------------------- */
@@ -171,12 +172,14 @@ void fanout_on_redis_state(int up, void *arg)
 
 typedef struct sweep_ctx {
     json_t *names;
+    size_t index, from; /* dict position; the window starts at from */
 } sweep_ctx;
 
 static int sweep_collect(const char *key, void *val, void *arg)
 {
     sweep_ctx *c = arg;
-    json_array_append_new(c->names, json_string(key));
+    if (c->index++ >= c->from)
+        json_array_append_new(c->names, json_string(key));
     return json_array_size(c->names) >= SWEEP_MAX_TOPICS;
 }
 
@@ -198,8 +201,14 @@ void fanout_sweep(fanout *f)
 {
     if (!f->topics->used || !pgq_live(f->h->pg))
         return;
-    sweep_ctx c = {json_array()};
+    /* A hub with more topics than one sweep takes checks the next window
+     * each time, so every topic is checked in turn. */
+    static size_t from;
+    if (from >= f->topics->used)
+        from = 0;
+    sweep_ctx c = {json_array(), 0, from};
     dict_foreach(f->topics, sweep_collect, &c);
+    from += SWEEP_MAX_TOPICS;
     char *arr = jsonx_dump(c.names);
     json_decref(c.names);
     if (!arr)

@@ -13,6 +13,8 @@
 #include "handlers.h"
 #include "hub.h"
 
+#define AUTH_TOPICS_MAX 10000 /* bounds one session's memory and its pub/sub */
+
 typedef struct auth_req {
     session *s;
     json_t *resume; /* the client's positions, or NULL */
@@ -65,6 +67,10 @@ static int auth_apply_topics(session *s, json_t *topics, json_t *resume, int ref
         json_t *pos = resume ? json_object_get(resume, name) : NULL;
         if (json_is_integer(pos))
             auth_resume_topic(s, u, current, pos);
+        /* The hub delivered past what the hello query saw (a send committed
+         * meanwhile): read the difference, or the session waits for the next. */
+        if (!u->syncing && u->seq < u->t->last_seq)
+            fanout_fill_session(the_hub->fan, s, u);
     }
     return 0;
 }
@@ -88,17 +94,17 @@ static void auth_done(PGresult *res, void *arg)
     auth_req *r = arg;
     session *s = r->s;
     json_t *hello = NULL;
-    if (!s->wsi)
+    if (!s->wsi || s->state == SESS_CLOSING)
         goto out;
     if (!pgq_ok(res)) {
         const char *code, *msg;
         int status = pg_error_map(res, &code, &msg);
-        if (r->refresh)
-            goto out;
         if (status == 401) {
+            /* Also on a refresh: the session was revoked (logout, new
+             * password or credentials, a disabled user) while connected. */
             the_hub->stats.ws_auth_fail++;
             session_close(s, 4401);
-        } else {
+        } else if (!r->refresh) {
             /* The database is down: the client retries with backoff. */
             session_error(s, NULL, code, msg);
             session_close(s, 1011);
@@ -108,6 +114,12 @@ static void auth_done(PGresult *res, void *arg)
     json_error_t je;
     hello = json_loads(pgq_get(res, 0, "hello"), 0, &je);
     json_t *topics = json_object_get(hello, "topics");
+    if (json_object_size(topics) > AUTH_TOPICS_MAX) {
+        log_warn("conn=%u user=%lld has %zu topics, over %d: refused", s->id,
+                 (long long)s->uid, json_object_size(topics), AUTH_TOPICS_MAX);
+        session_close(s, 1011);
+        goto out;
+    }
     if (!json_is_object(topics)) {
         log_error("conn=%u user=%lld epos_ws_hello returned no topics", s->id, (long long)s->uid);
         session_close(s, 1011);
@@ -115,7 +127,6 @@ static void auth_done(PGresult *res, void *arg)
     }
     if (!r->refresh) {
         s->state = SESS_LIVE;
-        fanout_user_add(the_hub->fan, s);
         the_hub->stats.ws_auth_ok++;
         auth_send_hello(s, hello);
     }
@@ -127,6 +138,13 @@ static void auth_done(PGresult *res, void *arg)
     if (--s->pending_fills == 0 && !r->refresh)
         session_send_text(s, "{\"op\":\"resumed\"}", 16);
 out:
+    if (r->refresh)
+        s->refreshing = 0;
+    /* Entitlements changed while this query ran: compute them again. */
+    if (s->wsi && s->state == SESS_LIVE && s->refresh_again) {
+        s->refresh_again = 0;
+        auth_refresh_topics(s);
+    }
     json_decref(hello);
     auth_req_free(r);
 }
@@ -166,14 +184,23 @@ void handle_auth(session *s, json_t *req)
     s->uid = uid;
     s->sid = sid;
     s->state = SESS_AUTHING;
+    /* In the user index from now: a refresh that comes while the hello query
+     * runs is remembered and applied after it (auth_refresh_topics). */
+    fanout_user_add(the_hub->fan, s);
     if (auth_query(s, resume, 0) != 0) {
         session_error(s, req, "unavailable", "Сервис временно недоступен, повторите позже");
         session_close(s, 1011);
     }
 }
 
+/* One recomputation at a time per session, so an older answer can never be
+ * applied over a newer one; a request meanwhile runs once more afterwards. */
 void auth_refresh_topics(session *s)
 {
-    if (s->state == SESS_LIVE)
-        auth_query(s, NULL, 1);
+    if (s->state == SESS_AUTHING || s->refreshing) {
+        s->refresh_again = 1;
+        return;
+    }
+    if (s->state == SESS_LIVE && auth_query(s, NULL, 1) == 0)
+        s->refreshing = 1;
 }

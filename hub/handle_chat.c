@@ -10,6 +10,8 @@
 #include "handlers.h"
 #include "hub.h"
 
+#define CHAT_INFLIGHT_MAX 16 /* ops of one connection waiting for PostgreSQL */
+
 typedef struct chat_req {
     session *s;
     json_t *req;     /* for rid/cid in the reply */
@@ -19,9 +21,16 @@ typedef struct chat_req {
 
 static chat_req *chat_req_new(session *s, json_t *req, int64_t chat, const char *op)
 {
+    /* The rate limit bounds frames per second; this bounds what one
+     * connection may have waiting in the shared PostgreSQL queue. */
+    if (s->inflight >= CHAT_INFLIGHT_MAX) {
+        session_error(s, req, "rate_limited", "Дождитесь ответа на предыдущие запросы");
+        return NULL;
+    }
     chat_req *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
+    s->inflight++;
     r->s = s;
     r->req = json_incref(req);
     r->chat = chat;
@@ -32,6 +41,7 @@ static chat_req *chat_req_new(session *s, json_t *req, int64_t chat, const char 
 
 static void chat_req_free(chat_req *r)
 {
+    r->s->inflight--;
     session_unref(r->s);
     json_decref(r->req);
     free(r);

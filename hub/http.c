@@ -226,6 +226,11 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 {
     http_pss *pss = user;
     switch (reason) {
+    /* A WebSocket upgrade without the epos.v1 subprotocol binds to this
+     * protocol: refuse it, or it would sit unauthenticated for ever. */
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_ESTABLISHED:
+        return -1;
     case LWS_CALLBACK_HTTP:
         if (pss->r) { /* keep-alive: the previous request is done */
             pss->r->wsi = NULL;
@@ -238,7 +243,8 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             http_body(pss->r, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (pss->r && !pss->r->answered)
+        /* A GET or DELETE was dispatched at once; a body it carried changes nothing. */
+        if (pss->r && !pss->r->dispatched && !pss->r->answered)
             routes_dispatch(pss->r);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <uv.h>
 
 struct lws;
 
@@ -29,7 +30,7 @@ typedef struct http_req {
     const char *ctype;
     char *resp;
     size_t rlen;
-    uint8_t answered, headers_sent;
+    uint8_t dispatched, answered, headers_sent;
 } http_req;
 
 void http_req_ref(http_req *r);
@@ -48,7 +49,11 @@ void http_reply_error(http_req *r, int status, const char *code, const char *mes
 void routes_dispatch(http_req *r);
 /* health.c: /healthz, /readyz, /metrics. */
 void health_handle(http_req *r);
-/* api_login.c */
+/* api_login.c. The yescrypt work of login, password change and credentials
+ * goes through hub_hash_queue (at most 64 at once; -1: answer 503), and its
+ * after-callback calls hub_hash_done first. */
+int hub_hash_queue(uv_work_t *w, uv_work_cb work, uv_after_work_cb after);
+void hub_hash_done(void);
 void api_login(http_req *r, json_t *body);
 void api_password(http_req *r, json_t *body);
 /* api_credentials.c; id is the staff member's user id from the path */

@@ -32,6 +32,8 @@ typedef struct hub {
     int stopping;
     uv_signal_t sig_term, sig_int;
     uv_timer_t tick;   /* 1 s housekeeping: auth deadlines, gap sweep */
+    uv_timer_t drain;  /* shutdown: wait for clients to take their 1001 */
+    int drain_ticks;
     struct lws_vhost *vhost;
     int listen_fd;     /* ours, with SO_REUSEPORT (listen.c) */
     uv_poll_t listen_poll;
@@ -50,6 +52,7 @@ void listen_stop(hub *h);
 /* ws.c */
 extern const struct lws_protocols ws_protocol;
 void ws_tick(hub *h);
+void ws_close_all(uint16_t code);
 /* http.c */
 extern const struct lws_protocols http_protocol;
 

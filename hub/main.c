@@ -13,6 +13,7 @@
 #define STARTUP_PG_WAIT_MS 5000
 #define SWEEP_EVERY_TICKS 5
 #define PRESENCE_EVERY_TICKS 30
+#define DRAIN_TICKS 20
 
 hub *the_hub;
 
@@ -22,12 +23,24 @@ static const lws_retry_bo_t ws_idle_policy = {
     .secs_since_valid_hangup = 70,
 };
 
+/* Every 50 ms of the shutdown: stop once the clients have gone, or after 1 s. */
+static void hub_on_drain(uv_timer_t *t)
+{
+    hub *h = t->data;
+    if (h->ws_live == 0 || ++h->drain_ticks >= DRAIN_TICKS)
+        uv_stop(h->loop);
+}
+
 static void hub_on_signal(uv_signal_t *sig, int signum)
 {
     hub *h = sig->data;
-    log_info("signal %d: shutting down", signum);
+    if (h->stopping)
+        return;
+    log_info("signal %d: shutting down, %ld connections to close", signum, h->ws_live);
     h->stopping = 1;
-    uv_stop(h->loop);
+    listen_stop(h);
+    ws_close_all(1001);
+    uv_timer_start(&h->drain, hub_on_drain, 0, 50);
 }
 
 static void hub_on_tick(uv_timer_t *t)
@@ -105,9 +118,16 @@ static int hub_wait_for_pg(hub *h)
     return pgq_live(h->pg) ? 0 : -1;
 }
 
-static void hub_closed(void *arg)
+/* Thread-pool work finishing during shutdown sees NULL stores and answers 503
+ * instead of touching a freed pool. */
+static void hub_pg_closed(void *arg)
 {
-    (void)arg;
+    ((hub *)arg)->pg = NULL;
+}
+
+static void hub_redis_closed(void *arg)
+{
+    ((hub *)arg)->redis = NULL;
 }
 
 static void hub_shutdown(hub *h)
@@ -116,10 +136,11 @@ static void hub_shutdown(hub *h)
     if (h->lws)
         lws_context_destroy(h->lws);
     h->lws = NULL;
-    pgq_pool_close(h->pg, hub_closed, NULL);
+    pgq_pool_close(h->pg, hub_pg_closed, h);
     if (h->redis)
-        rds_close(h->redis, hub_closed, NULL);
+        rds_close(h->redis, hub_redis_closed, h);
     uv_close((uv_handle_t *)&h->tick, NULL);
+    uv_close((uv_handle_t *)&h->drain, NULL);
     uv_close((uv_handle_t *)&h->sig_term, NULL);
     uv_close((uv_handle_t *)&h->sig_int, NULL);
     uv_run(h->loop, UV_RUN_DEFAULT);
@@ -198,7 +219,8 @@ int main(int argc, char **argv)
     uv_signal_start(&h.sig_term, hub_on_signal, SIGTERM);
     uv_signal_start(&h.sig_int, hub_on_signal, SIGINT);
     uv_timer_init(h.loop, &h.tick);
-    h.tick.data = &h;
+    uv_timer_init(h.loop, &h.drain);
+    h.tick.data = h.drain.data = &h;
     uv_timer_start(&h.tick, hub_on_tick, 1000, 1000);
     log_info("listening on %s:%d%s, web root %s", h.cfg.listen_host, h.cfg.port,
              h.cfg.tls_cert[0] ? " (TLS)" : "", h.cfg.web_root);
@@ -216,9 +238,9 @@ out:
     if (h.lws)
         lws_context_destroy(h.lws);
     if (h.pg)
-        pgq_pool_close(h.pg, hub_closed, NULL);
+        pgq_pool_close(h.pg, hub_pg_closed, &h);
     if (h.redis)
-        rds_close(h.redis, hub_closed, NULL);
+        rds_close(h.redis, hub_redis_closed, &h);
     uv_run(h.loop, UV_RUN_DEFAULT);
     fanout_free(h.fan);
     config_free(&h.cfg);

@@ -208,6 +208,7 @@ static int route_authorized(http_req *r, const route *rt)
 
 void routes_dispatch(http_req *r)
 {
+    r->dispatched = 1;
     const route *hit = NULL;
     int path_known = 0;
     long long id = -1;

@@ -143,7 +143,7 @@ void session_error(session *s, const json_t *req, const char *code, const char *
 
 sub *session_find_sub(session *s, const char *topic)
 {
-    for (uint16_t i = 0; i < s->nsubs; i++)
+    for (uint32_t i = 0; i < s->nsubs; i++)
         if (strcmp(s->subs[i].t->name, topic) == 0)
             return &s->subs[i];
     return NULL;

@@ -52,14 +52,18 @@ typedef struct session {
     uint8_t strikes;      /* rate-limit violations; too many closes */
     uint16_t close_code;  /* set: close at the next writeable */
     uint8_t close_sent;   /* our close frame is out: hang up */
+    uint8_t refreshing;   /* a topics recomputation is running */
+    uint8_t refresh_again; /* ... and another was asked for meanwhile */
     uint64_t wrote_ms;    /* loop time of the last direct write */
     int64_t uid, sid;
     uint64_t auth_deadline; /* loop ms */
     struct session *pend_prev, *pend_next; /* sessions awaiting auth, oldest first */
     struct session *user_next;             /* other sessions of the same user */
+    struct session *all_prev, *all_next;   /* every open session (ws.c) */
     sub *subs;
-    uint16_t nsubs, capsubs;
-    uint16_t pending_fills; /* resume fills before "resumed" */
+    uint32_t nsubs, capsubs;
+    uint32_t pending_fills; /* resume fills before "resumed" */
+    uint16_t inflight;      /* ops waiting for PostgreSQL */
     qnode *qhead, *qtail;
     uint32_t qbytes;
     char *rx; /* a message being reassembled from fragments */

@@ -21,6 +21,7 @@ typedef struct ws_pss {
 
 static uint32_t ws_next_id;
 static session *pend_head, *pend_tail; /* awaiting auth, oldest first */
+static session *all_head;              /* every open session, for shutdown */
 
 static void pend_add(session *s)
 {
@@ -46,6 +47,14 @@ static void pend_del(session *s)
     else
         pend_tail = s->pend_prev;
     s->pend_prev = s->pend_next = NULL;
+}
+
+/* Shutdown: tell every client we are going away (1001) so it reconnects to
+ * another hub at once instead of waiting for a timeout. */
+void ws_close_all(uint16_t code)
+{
+    for (session *s = all_head; s; s = s->all_next)
+        session_close(s, code);
 }
 
 /* Called once a second: close connections that did not authenticate in time. */
@@ -109,6 +118,10 @@ static void ws_established(struct lws *wsi, ws_pss *pss)
     s->tokens_ms = hub_now_ms();
     pss->s = s;
     pend_add(s);
+    s->all_next = all_head;
+    if (all_head)
+        all_head->all_prev = s;
+    all_head = s;
     the_hub->ws_live++;
     the_hub->stats.ws_accepted++;
 }
@@ -120,11 +133,19 @@ static void ws_closed(ws_pss *pss)
         return;
     pss->s = NULL;
     pend_del(s);
-    if (s->uid && s->state != SESS_AWAIT_AUTH)
-        fanout_user_del(the_hub->fan, s);
-    fanout_unsubscribe_all(the_hub->fan, s);
+    if (s->all_prev)
+        s->all_prev->all_next = s->all_next;
+    else
+        all_head = s->all_next;
+    if (s->all_next)
+        s->all_next->all_prev = s->all_prev;
+    int indexed = s->uid && s->state != SESS_AWAIT_AUTH;
+    /* Gone before anything below could try to write to it. */
     s->wsi = NULL;
     s->state = SESS_CLOSING;
+    if (indexed)
+        fanout_user_del(the_hub->fan, s);
+    fanout_unsubscribe_all(the_hub->fan, s);
     the_hub->ws_live--;
     the_hub->stats.ws_closed++;
     session_unref(s);
@@ -271,7 +292,9 @@ static int ws_writeable(struct lws *wsi, session *s)
 {
     static unsigned char *buf;
     static size_t bufcap;
-    if (s->close_code)
+    /* An error queued just before the close (why the server hangs up) goes
+     * first; a slow consumer's or an oversized frame's backlog does not. */
+    if (s->close_code && (!s->qhead || s->close_code == 1008 || s->close_code == 1009))
         return ws_write_close(wsi, s);
     size_t total = 0;
     qnode *n = s->qhead;
@@ -305,7 +328,7 @@ static int ws_writeable(struct lws *wsi, session *s)
     if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len)
         return -1;
     the_hub->stats.frames_out++;
-    if (s->qhead)
+    if (s->qhead || s->close_code)
         lws_callback_on_writable(wsi);
     /* Free the join buffer when it grew for a rare large batch. */
     if (bufcap > 4 * WS_WRITE_MAX) {

@@ -169,3 +169,52 @@ test("two hubs lose Redis, keep serving, and close the gap from PostgreSQL when 
     await spare.destroy();
   }
 });
+
+test("a logout closes that session's open WebSocket (4401); a socket without epos.v1 is refused", async () => {
+  const hub = await startHub();
+  try {
+    const p = parent();
+    const { token } = await login(hub.url, p.login, p.password);
+    const c = await wsConnect(hub.wsUrl, token);
+    const out = await http("POST", `${hub.url}/api/logout`, {}, token);
+    assert.equal(out.status, 200);
+    const closed = await c.closed;
+    assert.equal(closed.code, 4401);
+    await assert.rejects(wsConnect(hub.wsUrl, token), /auth refused|closed/);
+    // Without the subprotocol there is no session to time out: refused at once.
+    const bare = new WebSocket(hub.wsUrl);
+    const outcome = await new Promise((resolve) => {
+      bare.on("open", () => resolve("open"));
+      bare.on("error", () => resolve("refused"));
+      bare.on("unexpected-response", () => resolve("refused"));
+    });
+    assert.equal(outcome, "refused");
+  } finally {
+    await hub.stop();
+  }
+});
+
+test("parallel wrong passwords cannot slip past the login limit", async () => {
+  const hub = await startHub({ env: { EPOS_LOGIN_FAIL_MAX: "5" } });
+  try {
+    const victim = demoUser((u) => u.role === "parent" && u.login === "parent7");
+    const tries = await Promise.all(Array.from({ length: 20 }, () =>
+      http("POST", `${hub.url}/api/login`, { login: `  ${victim.login.toUpperCase()} `, password: "nope" })));
+    const codes = tries.map((r) => r.status);
+    assert.equal(codes.filter((s) => s === 401).length, 5, `codes: ${codes}`);
+    assert.equal(codes.filter((s) => s === 429).length, 15, `codes: ${codes}`);
+    const right = await http("POST", `${hub.url}/api/login`, { login: victim.login, password: victim.password });
+    assert.equal(right.status, 429, "the login stays locked for the window, even with the right password");
+  } finally {
+    await hub.stop();
+  }
+});
+
+test("on SIGTERM every client is told 1001 (going away)", async () => {
+  const hub = await startHub();
+  const p = parent();
+  const { token } = await login(hub.url, p.login, p.password);
+  const c = await wsConnect(hub.wsUrl, token);
+  await hub.stop();
+  assert.equal((await c.closed).code, 1001);
+});
