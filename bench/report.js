@@ -163,7 +163,7 @@ p('  Delivery latency is send → the `chat.message` event at the other member (
 p('  message before publishing it); ack latency is send → `ack` at the sender.');
 p('- **Baseline** (`bench/pgbase.c`): the same rate of single-statement `INSERT`s (autocommit,');
 p('  so each is its own transaction and COMMIT) into a table shaped like `chat_messages`, over');
-p('  4 connections (the hub\'s default pool size), against the same PostgreSQL right after the chat run.');
+p('  4 connections, against the same PostgreSQL right after the chat run.');
 p('  Both run twice: with `fsync = on` (durable commits, as in production; on this virtual disk a');
 p('  flush takes from 0.2 to 3 ms) and with `fsync = off` (the development stack\'s setting).');
 p('- **Idle RSS**: the server\'s `VmRSS` (from `/proc/<pid>/status`) before connecting and 2 s after');
