@@ -53,6 +53,11 @@ int ctl_opts_parse(const char *cmd, int argc, char **argv, int first, const ctl_
  * and returns NULL. Close with PQfinish(). */
 PGconn *ctl_db_connect(const ctl_ctx *ctx);
 
+/* A blocking Redis connection with 5 s timeouts, or NULL after printing one
+ * line naming the server. Free with redisFree(). */
+struct redisContext;
+struct redisContext *ctl_redis(const ctl_ctx *ctx);
+
 /* The one-line message of a failed result (primary message, else the
  * connection's error), written into buf; returns buf. */
 const char *ctl_db_error(PGconn *conn, const PGresult *res, char *buf, size_t len);

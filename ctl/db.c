@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "ctl.h"
 
 /* Append " key=value" to out (size len, always terminated), quoting the
@@ -137,4 +139,18 @@ int ctl_db_query_id(PGconn *conn, const char *what, const char *sql, int nparams
         *id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     return found;
+}
+
+redisContext *ctl_redis(const ctl_ctx *ctx)
+{
+    struct timeval tv = {5, 0};
+    redisContext *c = redisConnectWithTimeout(ctx->cfg.redis_host, ctx->cfg.redis_port, tv);
+    if (!c || c->err) {
+        fprintf(stderr, "eposctl: cannot connect to Redis at %s:%d: %s\n", ctx->cfg.redis_host,
+                ctx->cfg.redis_port, c ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    return c;
 }

@@ -28,20 +28,6 @@ static const char ctl_lua_replay[] =
     "redis.call('XDEL', KEYS[1], ARGV[2])\n"
     "return 1\n";
 
-static redisContext *ctl_redis(const ctl_ctx *ctx)
-{
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout(ctx->cfg.redis_host, ctx->cfg.redis_port, tv);
-    if (!c || c->err) {
-        fprintf(stderr, "eposctl: cannot connect to Redis at %s:%d: %s\n", ctx->cfg.redis_host,
-                ctx->cfg.redis_port, c ? c->errstr : "out of memory");
-        redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, tv);
-    return c;
-}
-
 /* A reply, or NULL after printing the error (a NULL reply: the connection). */
 static redisReply *ctl_redis_cmd(redisContext *c, const char *fmt, ...)
 {

@@ -53,15 +53,9 @@ static size_t ctl_reminders_publish_all(const ctl_ctx *ctx, const json_t *frames
     size_t n = json_array_size(frames), lost = 0;
     if (n == 0)
         return 0;
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout(ctx->cfg.redis_host, ctx->cfg.redis_port, tv);
-    if (!c || c->err) {
-        fprintf(stderr, "eposctl: cannot connect to Redis at %s:%d: %s\n", ctx->cfg.redis_host,
-                ctx->cfg.redis_port, c ? c->errstr : "out of memory");
-        redisFree(c);
+    redisContext *c = ctl_redis(ctx);
+    if (!c)
         return n;
-    }
-    redisSetTimeout(c, tv);
     for (size_t i = 0; i < n; i++)
         if (ctl_reminders_publish(c, json_array_get(frames, i)) != 0)
             lost++;
