@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "ctl.h"
 #include "epos/auth.h"
 
@@ -186,6 +188,19 @@ static int user_add(ctl_ctx *ctx, int argc, char **argv)
     return CTL_OK;
 }
 
+/* Tell the hubs (channel ctl) to recheck the user's open WebSockets: those of
+ * the revoked sessions close with 4401. Best effort: without Redis the
+ * sockets stay until they reconnect, and say so. */
+static void user_refresh_sockets(const ctl_ctx *ctx, long long id)
+{
+    redisContext *c = ctl_redis(ctx);
+    redisReply *r = c ? redisCommand(c, "PUBLISH ctl refresh:%lld", id) : NULL;
+    if (!r)
+        fprintf(stderr, "eposctl: open connections of the user close when they reconnect\n");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
 static int user_password(ctl_ctx *ctx, int argc, char **argv)
 {
     const char *login_in = NULL, *given = NULL;
@@ -232,6 +247,7 @@ static int user_password(ctl_ctx *ctx, int argc, char **argv)
     printf("password of %s changed\n", login);
     if (generated)
         printf("password: %s\n", password);
+    user_refresh_sockets(ctx, id);
     rc = CTL_OK;
 out:
     PQfinish(conn);
