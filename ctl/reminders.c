@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "epos/evmsg.h"
 #include "ctl.h"
 
 static const char reminders_sql[] = "SELECT epos_reminders_run($1::bigint, $2::date)::text";
@@ -32,16 +33,16 @@ static int ctl_reminders_publish(redisContext *c, const json_t *item)
     const char *frame = json_string_value(json_object_get(item, "frame"));
     if (!topic || !frame)
         return -1;
-    json_t *v = json_loads(frame, 0, NULL);
-    json_t *seq = json_object_get(v, "seq");
-    char channel[256], prefix[32];
-    snprintf(channel, sizeof(channel), "ev:%s", topic);
-    if (json_is_integer(seq))
-        snprintf(prefix, sizeof(prefix), "%lld ", (long long)json_integer_value(seq));
-    else
-        snprintf(prefix, sizeof(prefix), "- ");
-    json_decref(v);
-    redisReply *r = redisCommand(c, "PUBLISH %s %s%s", channel, prefix, frame);
+    char channel[256];
+    size_t mlen;
+    size_t flen = strlen(frame);
+    char *msg = evmsg_channel(channel, sizeof(channel), topic) == 0
+                    ? evmsg_encode(evmsg_frame_seq(frame, flen), frame, flen, &mlen)
+                    : NULL;
+    if (!msg)
+        return -1;
+    redisReply *r = redisCommand(c, "PUBLISH %s %b", channel, msg, mlen);
+    free(msg);
     int ok = r && r->type == REDIS_REPLY_INTEGER;
     freeReplyObject(r);
     return ok ? 0 : -1;

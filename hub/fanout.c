@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "epos/dict.h"
+#include "epos/evmsg.h"
 #include "epos/log.h"
 
 #define FILL_BATCH 500
@@ -57,11 +58,6 @@ size_t fanout_topic_count(const fanout *f)
     return f->topics->used;
 }
 
-void fanout_channel_name(char *buf, size_t len, const char *topic)
-{
-    snprintf(buf, len, "ev:%s", topic);
-}
-
 static void topic_catch_up(fanout *f, topic *t);
 
 static topic *topic_get(fanout *f, const char *name, int64_t seq)
@@ -79,7 +75,7 @@ static topic *topic_get(fanout *f, const char *name, int64_t seq)
     t->last_seq = seq;
     if (f->h->redis) {
         char ch[256];
-        fanout_channel_name(ch, sizeof(ch), name);
+        evmsg_channel(ch, sizeof(ch), name);
         rds_subscribe(f->h->redis, ch);
     }
     return t;
@@ -91,7 +87,7 @@ static void topic_drop_if_unused(fanout *f, topic *t)
         return;
     if (f->h->redis) {
         char ch[256];
-        fanout_channel_name(ch, sizeof(ch), t->name);
+        evmsg_channel(ch, sizeof(ch), t->name);
         rds_unsubscribe(f->h->redis, ch);
     }
     dict_del(f->topics, t->name);

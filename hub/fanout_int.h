@@ -12,8 +12,6 @@ struct fanout {
     int redis_was_down;
 };
 
-/* "ev:<topic>", the Redis channel of a topic. */
-void fanout_channel_name(char *buf, size_t len, const char *topic);
 /* Deliver a frame to the local subscribers of topic name (seq < 0: ephemeral). */
 void fanout_deliver_text(fanout *f, const char *name, int64_t seq, const char *text, size_t len);
 /* Read what the topic missed from PostgreSQL and deliver it in order. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "epos/dict.h"
+#include "epos/evmsg.h"
 #include "epos/jsonx.h"
 #include "epos/log.h"
 #include "fanout_int.h"
@@ -26,18 +27,14 @@ void fanout_publish(fanout *f, const char *name, int64_t seq, const char *text, 
         fanout_deliver_text(f, name, seq, text, len);
     if (!f->h->redis)
         return;
-    /* "<seq> <frame>" lets receivers order without parsing JSON; "-" is ephemeral. */
-    char ch[256], prefix[24];
-    fanout_channel_name(ch, sizeof(ch), name);
-    int plen = seq < 0 ? snprintf(prefix, sizeof(prefix), "- ")
-                       : snprintf(prefix, sizeof(prefix), "%" PRId64 " ", seq);
-    char *msg = malloc((size_t)plen + len);
+    char ch[256];
+    size_t mlen;
+    char *msg = evmsg_channel(ch, sizeof(ch), name) == 0 ? evmsg_encode(seq, text, len, &mlen)
+                                                         : NULL;
     if (!msg)
         return;
-    memcpy(msg, prefix, (size_t)plen);
-    memcpy(msg + plen, text, len);
     const char *argv[3] = {"PUBLISH", ch, msg};
-    size_t argvlen[3] = {7, strlen(ch), (size_t)plen + len};
+    size_t argvlen[3] = {7, strlen(ch), mlen};
     /* Redis down: local sessions have it already, other hubs' sweeps fill it. */
     rds_command_argv(f->h->redis, NULL, NULL, 3, argv, argvlen);
     free(msg);
@@ -45,12 +42,7 @@ void fanout_publish(fanout *f, const char *name, int64_t seq, const char *text, 
 
 void fanout_publish_frame(fanout *f, const char *name, const char *text, size_t len)
 {
-    json_error_t je;
-    json_t *v = json_loadb(text, len, 0, &je);
-    json_t *jseq = v ? json_object_get(v, "seq") : NULL;
-    int64_t seq = json_is_integer(jseq) ? (int64_t)json_integer_value(jseq) : -1;
-    json_decref(v);
-    fanout_publish(f, name, seq, text, len);
+    fanout_publish(f, name, evmsg_frame_seq(text, len), text, len);
 }
 
 /* ---- entitlements ------------------------------------------------------ */
@@ -147,12 +139,11 @@ void fanout_on_message(const char *channel, const char *msg, size_t len, void *a
     }
     if (strncmp(channel, "ev:", 3) != 0)
         return;
-    const char *sp = memchr(msg, ' ', len);
-    if (!sp)
-        return;
-    int64_t seq = msg[0] == '-' ? -1 : strtoll(msg, NULL, 10);
-    size_t off = (size_t)(sp - msg) + 1;
-    fanout_deliver_text(f, channel + 3, seq, msg + off, len - off);
+    int64_t seq;
+    const char *frame;
+    size_t flen;
+    if (evmsg_decode(msg, len, &seq, &frame, &flen) == 0)
+        fanout_deliver_text(f, channel + 3, seq, frame, flen);
 }
 
 void fanout_on_redis_state(int up, void *arg)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epos/evmsg.h"
 #include "epos/jsonx.h"
 #include "epos/log.h"
 #include "publish.h"
@@ -14,22 +15,15 @@ int publish_frame(rds *r, const char *topic, const char *frame, size_t len)
 {
     if (!r || !topic || !*topic || strlen(topic) > PUBLISH_TOPIC_MAX || !frame)
         return -1;
-    char channel[PUBLISH_TOPIC_MAX + 4], prefix[32];
-    snprintf(channel, sizeof(channel), "ev:%s", topic);
-    /* The hub reads the seq from the prefix, without parsing the JSON. */
-    json_t *v = json_loadb(frame, len, 0, NULL);
-    json_t *jseq = v ? json_object_get(v, "seq") : NULL;
-    int plen = json_is_integer(jseq) ? snprintf(prefix, sizeof(prefix), "%" PRId64 " ",
-                                                (int64_t)json_integer_value(jseq))
-                                     : snprintf(prefix, sizeof(prefix), "- ");
-    json_decref(v);
-    char *msg = malloc((size_t)plen + len);
+    char channel[PUBLISH_TOPIC_MAX + 4];
+    size_t mlen;
+    char *msg = evmsg_channel(channel, sizeof(channel), topic) == 0
+                    ? evmsg_encode(evmsg_frame_seq(frame, len), frame, len, &mlen)
+                    : NULL;
     if (!msg)
         return -1;
-    memcpy(msg, prefix, (size_t)plen);
-    memcpy(msg + plen, frame, len);
     const char *argv[3] = {"PUBLISH", channel, msg};
-    size_t argvlen[3] = {7, strlen(channel), (size_t)plen + len};
+    size_t argvlen[3] = {7, strlen(channel), mlen};
     int rc = rds_command_argv(r, NULL, NULL, 3, argv, argvlen);
     free(msg);
     return rc == 0 ? 0 : -1;
