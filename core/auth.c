@@ -62,8 +62,8 @@ int auth_verify_password(const char *password, const char *hash)
     if (!cd)
         return 0;
     const char *h = crypt_r(password, hash, cd);
-    int ok = h && h[0] != '*' && strlen(h) == strlen(hash) &&
-             CRYPTO_memcmp(h, hash, strlen(hash)) == 0;
+    int ok =
+        h && h[0] != '*' && strlen(h) == strlen(hash) && CRYPTO_memcmp(h, hash, strlen(hash)) == 0;
     free(cd);
     return ok;
 }

@@ -21,7 +21,8 @@
 #define PASSWORD_MAX 128
 
 /* A verify against this when the login is unknown keeps the timing the same. */
-static const char dummy_hash[] = "$y$j9T$8iueDdR4j7/KyA1HmxdUX.$D1GW4zof4CyVyZRR2NES/NwJFn5dsOKXzBG6WWh7MuC";
+static const char dummy_hash[] =
+    "$y$j9T$8iueDdR4j7/KyA1HmxdUX.$D1GW4zof4CyVyZRR2NES/NwJFn5dsOKXzBG6WWh7MuC";
 
 typedef struct login_req {
     uv_work_t work;
@@ -62,8 +63,8 @@ static void session_created(PGresult *res, void *arg)
     }
     int64_t sid = pgq_get_ll(res, 0, "sid", 0), exp = pgq_get_ll(res, 0, "expires_at", 0);
     json_t *user = json_loads(pgq_get(res, 0, "user_json"), 0, &je);
-    if (!user || auth_token_make(the_hub->cfg.token_secret, l->uid, sid, exp, token,
-                                 sizeof(token)) != 0) {
+    if (!user ||
+        auth_token_make(the_hub->cfg.token_secret, l->uid, sid, exp, token, sizeof(token)) != 0) {
         json_decref(user);
         http_reply_error(l->r, 500, "internal", "Не удалось создать сеанс");
         goto out;
@@ -97,8 +98,8 @@ static void login_verified(uv_work_t *w, int status)
     snprintf(ttl, sizeof(ttl), "%d", the_hub->cfg.token_ttl);
     const char *params[2] = {uid, ttl};
     if (pgq_exec_sql(the_hub->pg,
-                     "SELECT sid, expires_at, user_json FROM epos_login_session($1, $2)", 2,
-                     params, session_created, l) != 0) {
+                     "SELECT sid, expires_at, user_json FROM epos_login_session($1, $2)", 2, params,
+                     session_created, l) != 0) {
         http_reply_error(l->r, 503, "unavailable", "База данных недоступна, повторите позже");
         login_req_free(l);
     }
@@ -148,9 +149,8 @@ static void login_counted(redisAsyncContext *c, void *reply, void *arg)
         }
     }
     const char *params[1] = {l->login};
-    if (pgq_exec_sql(the_hub->pg,
-                     "SELECT uid, password_hash, disabled FROM epos_login_lookup($1)", 1,
-                     params, login_looked_up, l) != 0) {
+    if (pgq_exec_sql(the_hub->pg, "SELECT uid, password_hash, disabled FROM epos_login_lookup($1)",
+                     1, params, login_looked_up, l) != 0) {
         http_reply_error(l->r, 503, "unavailable", "База данных недоступна, повторите позже");
         login_req_free(l);
     }

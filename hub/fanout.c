@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epos/auth.h"
 #include "epos/dict.h"
 #include "epos/evmsg.h"
 #include "epos/log.h"
 
 #define FILL_BATCH 500
-
 
 fanout *fanout_create(hub *h)
 {
@@ -21,6 +21,7 @@ fanout *fanout_create(hub *h)
     if (!f)
         return NULL;
     f->h = h;
+    auth_random_text(f->origin, sizeof(f->origin) - 1);
     f->topics = dict_create();
     f->users = dict_create();
     if (!f->topics || !f->users) {
@@ -157,8 +158,7 @@ static void session_drop_sub(fanout *f, session *s, uint32_t i)
 {
     topic *t = s->subs[i].t;
     /* A topic taken away while its resume fill runs must not hold "resumed". */
-    if (s->subs[i].resuming && s->pending_fills && --s->pending_fills == 0 &&
-        s->state == SESS_LIVE)
+    if (s->subs[i].resuming && s->pending_fills && --s->pending_fills == 0 && s->state == SESS_LIVE)
         session_send_text(s, "{\"op\":\"resumed\"}", 16);
     topic_remove_at(t, s->subs[i].idx);
     s->subs[i] = s->subs[--s->nsubs];
@@ -185,7 +185,6 @@ void fanout_unsubscribe_all(fanout *f, session *s)
 }
 
 /* ---- delivery ---------------------------------------------------------- */
-
 
 /* Give frame fr (seq) to every live subscriber that is exactly one behind. */
 static void topic_deliver(fanout *f, topic *t, int64_t seq, frame *fr)
@@ -402,4 +401,3 @@ static void topic_catch_up(fanout *f, topic *t)
             fanout_fill_session(f, s, u);
     }
 }
-

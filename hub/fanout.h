@@ -11,11 +11,11 @@
 
 typedef struct topic {
     char *name;
-    int64_t last_seq;  /* last seq delivered on this hub */
+    int64_t last_seq; /* last seq delivered on this hub */
     session **subs;
     uint32_t nsubs, capsubs;
-    uint8_t filling;   /* a topic fill from PostgreSQL is running */
-    uint8_t refill;    /* another gap was seen while filling */
+    uint8_t filling; /* a topic fill from PostgreSQL is running */
+    uint8_t refill;  /* another gap was seen while filling */
 } topic;
 
 fanout *fanout_create(hub *h);

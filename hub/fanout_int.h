@@ -10,6 +10,7 @@ struct fanout {
     dict *topics; /* name -> topic */
     dict *users;  /* "uid" -> first session of that user */
     int redis_was_down;
+    char origin[16]; /* this hub's name in ctl messages, to skip its own echo */
 };
 
 /* Deliver a frame to the local subscribers of topic name (seq < 0: ephemeral). */

@@ -29,8 +29,8 @@ void fanout_publish(fanout *f, const char *name, int64_t seq, const char *text, 
         return;
     char ch[256];
     size_t mlen;
-    char *msg = evmsg_channel(ch, sizeof(ch), name) == 0 ? evmsg_encode(seq, text, len, &mlen)
-                                                         : NULL;
+    char *msg =
+        evmsg_channel(ch, sizeof(ch), name) == 0 ? evmsg_encode(seq, text, len, &mlen) : NULL;
     if (!msg)
         return;
     const char *argv[3] = {"PUBLISH", ch, msg};
@@ -114,10 +114,12 @@ static void refresh_local(fanout *f, int64_t uid)
 
 void fanout_refresh_user(fanout *f, int64_t uid)
 {
-    /* Through Redis this hub hears its own message too; without it, directly. */
-    if (!f->h->redis || !rds_up(f->h->redis) ||
-        rds_command(f->h->redis, NULL, NULL, "PUBLISH ctl refresh:%lld", (long long)uid) != 0)
-        refresh_local(f, uid);
+    /* At once here: the user's next request may already need the new
+     * topics. The other hubs hear it through Redis; this one skips its echo. */
+    refresh_local(f, uid);
+    if (f->h->redis)
+        rds_command(f->h->redis, NULL, NULL, "PUBLISH ctl refresh:%lld:%s", (long long)uid,
+                    f->origin);
 }
 
 /* ---- Redis and the sweep ----------------------------------------------- */
@@ -129,11 +131,14 @@ void fanout_on_message(const char *channel, const char *msg, size_t len, void *a
         return;
     f->h->stats.pubsub_in++;
     if (strcmp(channel, "ctl") == 0) {
-        if (len > 8 && len < 40 && memcmp(msg, "refresh:", 8) == 0) {
-            char num[40];
-            memcpy(num, msg + 8, len - 8);
-            num[len - 8] = '\0';
-            refresh_local(f, strtoll(num, NULL, 10));
+        /* "refresh:<uid>:<origin>" (eposctl sends no origin) */
+        if (len > 8 && len < 64 && memcmp(msg, "refresh:", 8) == 0) {
+            char text[64], *end;
+            memcpy(text, msg + 8, len - 8);
+            text[len - 8] = '\0';
+            long long uid = strtoll(text, &end, 10);
+            if (!(*end == ':' && strcmp(end + 1, f->origin) == 0))
+                refresh_local(f, uid);
         }
         return;
     }

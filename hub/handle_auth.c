@@ -82,9 +82,9 @@ static void auth_send_hello(session *s, json_t *hello)
     json_t *v;
     json_object_foreach(json_object_get(hello, "topics"), name, v)
         json_array_append_new(names, json_string(name));
-    json_t *msg = json_pack("{s:s, s:O, s:o, s:O}", "op", "hello", "user",
-                            json_object_get(hello, "user"), "topics", names, "seqs",
-                            json_object_get(hello, "topics"));
+    json_t *msg =
+        json_pack("{s:s, s:O, s:o, s:O}", "op", "hello", "user", json_object_get(hello, "user"),
+                  "topics", names, "seqs", json_object_get(hello, "topics"));
     if (msg)
         session_send_json(s, msg);
 }
@@ -115,8 +115,8 @@ static void auth_done(PGresult *res, void *arg)
     hello = json_loads(pgq_get(res, 0, "hello"), 0, &je);
     json_t *topics = json_object_get(hello, "topics");
     if (json_object_size(topics) > AUTH_TOPICS_MAX) {
-        log_warn("conn=%u user=%lld has %zu topics, over %d: refused", s->id,
-                 (long long)s->uid, json_object_size(topics), AUTH_TOPICS_MAX);
+        log_warn("conn=%u user=%lld has %zu topics, over %d: refused", s->id, (long long)s->uid,
+                 json_object_size(topics), AUTH_TOPICS_MAX);
         session_close(s, 1011);
         goto out;
     }
@@ -175,7 +175,8 @@ void handle_auth(session *s, json_t *req)
     long long uid, sid;
     json_t *resume = json_object_get(req, "resume");
     if (jsonx_str(req, "token", &token) != 0 ||
-        auth_token_check(the_hub->cfg.token_secret, token, (long long)time(NULL), &uid, &sid) != 0 ||
+        auth_token_check(the_hub->cfg.token_secret, token, (long long)time(NULL), &uid, &sid) !=
+            0 ||
         (resume && !json_is_object(resume))) {
         the_hub->stats.ws_auth_fail++;
         session_close(s, 4401);

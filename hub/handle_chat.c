@@ -14,12 +14,11 @@
 
 typedef struct chat_req {
     session *s;
-    json_t *req;     /* for rid/cid in the reply */
+    json_t *req; /* for rid/cid in the reply */
     int64_t chat;
-    const char *op;  /* "send", "read", "typing" */
 } chat_req;
 
-static chat_req *chat_req_new(session *s, json_t *req, int64_t chat, const char *op)
+static chat_req *chat_req_new(session *s, json_t *req, int64_t chat)
 {
     /* The rate limit bounds frames per second; this bounds what one
      * connection may have waiting in the shared PostgreSQL queue. */
@@ -34,7 +33,6 @@ static chat_req *chat_req_new(session *s, json_t *req, int64_t chat, const char 
     r->s = s;
     r->req = json_incref(req);
     r->chat = chat;
-    r->op = op;
     session_ref(s);
     return r;
 }
@@ -118,10 +116,10 @@ done:
     chat_req_free(r);
 }
 
-static void chat_exec(session *s, json_t *req, int64_t chat, const char *op, const char *stmt,
-                      int n, const char **params, pgq_cb *cb)
+static void chat_exec(session *s, json_t *req, int64_t chat, const char *stmt, int n,
+                      const char **params, pgq_cb *cb)
 {
-    chat_req *r = chat_req_new(s, req, chat, op);
+    chat_req *r = chat_req_new(s, req, chat);
     if (!r)
         return;
     if (pgq_exec(the_hub->pg, stmt, n, params, cb, r) != 0) {
@@ -159,7 +157,7 @@ void handle_send(session *s, json_t *req)
     snprintf(uid, sizeof(uid), "%" PRId64, s->uid);
     snprintf(chatbuf, sizeof(chatbuf), "%lld", chat);
     const char *params[4] = {uid, chatbuf, cid, text};
-    chat_exec(s, req, chat, "send", "chat_send", 4, params, send_done);
+    chat_exec(s, req, chat, "chat_send", 4, params, send_done);
 }
 
 void handle_read(session *s, json_t *req)
@@ -176,7 +174,7 @@ void handle_read(session *s, json_t *req)
     snprintf(chatbuf, sizeof(chatbuf), "%lld", chat);
     snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
     const char *params[3] = {uid, chatbuf, seqbuf};
-    chat_exec(s, req, chat, "read", "chat_read", 3, params, ephemeral_done);
+    chat_exec(s, req, chat, "chat_read", 3, params, ephemeral_done);
 }
 
 void handle_typing(session *s, json_t *req)
@@ -188,5 +186,5 @@ void handle_typing(session *s, json_t *req)
     snprintf(uid, sizeof(uid), "%" PRId64, s->uid);
     snprintf(chatbuf, sizeof(chatbuf), "%lld", chat);
     const char *params[2] = {uid, chatbuf};
-    chat_exec(s, req, chat, "typing", "chat_typing", 2, params, ephemeral_done);
+    chat_exec(s, req, chat, "chat_typing", 2, params, ephemeral_done);
 }

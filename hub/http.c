@@ -117,8 +117,8 @@ static void http_auth(struct lws *wsi, http_req *r)
     if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
         return;
     if (strncmp(hdr, "Bearer ", 7) == 0) {
-        int rc = auth_token_check(the_hub->cfg.token_secret, hdr + 7, (long long)time(NULL), &uid,
-                                  &sid);
+        int rc =
+            auth_token_check(the_hub->cfg.token_secret, hdr + 7, (long long)time(NULL), &uid, &sid);
         if (rc == 0) {
             r->uid = uid;
             r->sid = sid;

@@ -17,7 +17,7 @@ typedef struct http_req {
     uint32_t refs;
     int method;
     char path[256];
-    json_t *args;    /* query string as an object of strings */
+    json_t *args; /* query string as an object of strings */
     char *body;
     size_t blen, bcap;
     int too_large;

@@ -28,14 +28,14 @@ typedef struct hub {
     rds *redis;
     fanout *fan;
     hub_stats stats;
-    long ws_live;      /* open WebSocket sessions */
+    long ws_live; /* open WebSocket sessions */
     int stopping;
     uv_signal_t sig_term, sig_int;
-    uv_timer_t tick;   /* 1 s housekeeping: auth deadlines, gap sweep */
-    uv_timer_t drain;  /* shutdown: wait for clients to take their 1001 */
+    uv_timer_t tick;  /* 1 s housekeeping: auth deadlines, gap sweep */
+    uv_timer_t drain; /* shutdown: wait for clients to take their 1001 */
     int drain_ticks;
     struct lws_vhost *vhost;
-    int listen_fd;     /* ours, with SO_REUSEPORT (listen.c) */
+    int listen_fd; /* ours, with SO_REUSEPORT (listen.c) */
     uv_poll_t listen_poll;
     uv_timer_t listen_pause;
 } hub;

@@ -14,7 +14,7 @@
 #include "hub.h"
 
 #define LISTEN_BACKLOG 4096
-#define ACCEPT_BATCH 128  /* accepts per readiness: stay fair to the loop */
+#define ACCEPT_BATCH 128    /* accepts per readiness: stay fair to the loop */
 #define ACCEPT_PAUSE_MS 100 /* out of descriptors: back off, do not spin */
 
 static void listen_resume(uv_timer_t *t)

@@ -93,10 +93,6 @@ static int route_match(const char *pattern, const char *path, long long *id, cha
     return *p == '\0' && (*s == '\0' || (*s == '/' && s[1] == '\0'));
 }
 
-typedef struct api_call {
-    http_req *r;
-} api_call;
-
 /* Publish what the function appended, after its commit; then answer. */
 static void api_publish_result(json_t *out)
 {
@@ -151,15 +147,15 @@ out:
 static void api_call_sql(http_req *r, const route *rt, long long id, json_t *body)
 {
     char sql[160], uid[24], sid[24], idbuf[24];
-    snprintf(sql, sizeof(sql), "SELECT epos_api_%s($1, $2, $3, $4::jsonb, $5::jsonb)::text AS result",
-             rt->fn);
+    snprintf(sql, sizeof(sql),
+             "SELECT epos_api_%s($1, $2, $3, $4::jsonb, $5::jsonb)::text AS result", rt->fn);
     snprintf(uid, sizeof(uid), "%" PRId64, r->uid);
     snprintf(sid, sizeof(sid), "%" PRId64, r->sid);
     snprintf(idbuf, sizeof(idbuf), "%lld", id);
     char *args = jsonx_dump(r->args);
     char *btext = body ? jsonx_dump(body) : NULL;
-    const char *params[5] = {r->uid ? uid : NULL, r->uid ? sid : NULL, id >= 0 ? idbuf : NULL,
-                             args, btext};
+    const char *params[5] = {r->uid ? uid : NULL, r->uid ? sid : NULL, id >= 0 ? idbuf : NULL, args,
+                             btext};
     http_req_ref(r);
     if (pgq_exec_sql(the_hub->pg, sql, 5, params, api_done, r) != 0) {
         http_reply_error(r, 503, "unavailable", "База данных недоступна, повторите позже");

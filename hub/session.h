@@ -49,14 +49,14 @@ typedef struct session {
     uint32_t refs;   /* lws + every pending async request */
     uint32_t id;
     uint8_t state;
-    uint8_t strikes;      /* rate-limit violations; too many closes */
-    uint16_t close_code;  /* set: close at the next writeable */
-    uint8_t close_sent;   /* our close frame is out: hang up */
-    uint8_t refreshing;   /* a topics recomputation is running */
+    uint8_t strikes;       /* rate-limit violations; too many closes */
+    uint16_t close_code;   /* set: close at the next writeable */
+    uint8_t close_sent;    /* our close frame is out: hang up */
+    uint8_t refreshing;    /* a topics recomputation is running */
     uint8_t refresh_again; /* ... and another was asked for meanwhile */
-    uint64_t wrote_ms;    /* loop time of the last direct write */
+    uint64_t wrote_ms;     /* loop time of the last direct write */
     int64_t uid, sid;
-    uint64_t auth_deadline; /* loop ms */
+    uint64_t auth_deadline;                /* loop ms */
     struct session *pend_prev, *pend_next; /* sessions awaiting auth, oldest first */
     struct session *user_next;             /* other sessions of the same user */
     struct session *all_prev, *all_next;   /* every open session (ws.c) */
