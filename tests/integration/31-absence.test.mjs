@@ -210,6 +210,9 @@ test("a teacher who marks the child present overrides the notice, and the parent
   const mails = await psql("SELECT 1 FROM outbox WHERE kind = 'email.notify' AND payload->>'message_id' = $1",
     [`<absence.status.${id}.${today}.corrected.${PARENT.id}@epos.local>`]);
   assert.equal(mails.length, 1);
+  // The correction is on record with the notice, for any later page load.
+  const listed = (await api("GET", "/api/absences", undefined, PARENT)).json.absences.find((a) => a.id === id);
+  assert.deepEqual(listed.answers, [{ date: today, status: "corrected", text: "Воспитатель отметил, что ребёнок пришёл" }]);
 
   // Withdrawn now, the notice leaves the teacher's mark alone.
   const w = await api("DELETE", `/api/absences/${id}`, undefined, PARENT);

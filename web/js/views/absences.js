@@ -123,7 +123,10 @@ export function mount(root, ctx) {
   function absenceCard(a) {
     const withdrawn = a.status === 'withdrawn';
     const hid = `abs-${a.id}-h`;
-    const answersOf = [...(a.answers || []), ...(answers[a.id] || [])];
+    // The server's record first; answers heard live this session only when it lacks them.
+    const known = new Set((a.answers || []).map((x) => `${x.date}|${x.status}`));
+    const answersOf = [...(a.answers || []),
+      ...(answers[a.id] || []).filter((x) => !known.has(`${x.date}|${x.status}`))];
     const child = children.find((c) => c.id === a.child_id);
     const canWithdraw = !withdrawn && a.to >= todayIn(tzOf(child));
     const btn = canWithdraw ? h('button', { type: 'button', class: 'btn', 'aria-label': `Отозвать уведомление: ${childName(a.child_id)}, ${period(a)}` }, 'Отозвать') : null;
