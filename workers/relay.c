@@ -198,6 +198,7 @@ static void relay_kick(relay_t *r)
 /* ---------------------------------------------------------------- done marks */
 
 static void relay_flush_done(relay_t *r);
+static void relay_on_done_timer(uv_timer_t *t);
 
 static void relay_on_done_written(PGresult *res, void *arg)
 {
@@ -221,11 +222,16 @@ static void relay_flush_done(relay_t *r)
     memcpy(list + 1, r->done_ids, r->done_len - 1); /* drop the last comma */
     list[r->done_len] = '}';
     list[r->done_len + 1] = '\0';
-    r->done_len = r->done_n = 0;
     const char *params[] = {list};
+    /* Keep the marks when PostgreSQL cannot take them now: the next finished
+     * job or the timer tries again. */
     if (pgq_exec_sql(r->w->pg, "SELECT epos_outbox_done($1::bigint[])", 1, params,
-                     relay_on_done_written, r) == 0)
+                     relay_on_done_written, r) == 0) {
         r->done_busy = 1;
+        r->done_len = r->done_n = 0;
+    } else if (!r->closing) {
+        uv_timer_start(&r->done_timer, relay_on_done_timer, RELAY_DONE_FLUSH_MS, 0);
+    }
     free(list);
 }
 
