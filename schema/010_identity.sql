@@ -183,7 +183,8 @@ END
 $$;
 
 -- POST /api/logout: revokes the caller's session → {"ok":true}.
-CREATE FUNCTION epos_api_logout(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE FUNCTION epos_api_logout(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb,
+                                           p_body jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -191,7 +192,8 @@ BEGIN
     UPDATE sessions SET revoked_at = now() WHERE id = p_sid AND user_id = p_uid;
     INSERT INTO audit_log (actor_id, action, object)
     VALUES (p_uid, 'logout', 'session:' || p_sid);
-    RETURN jsonb_build_object('status', 200, 'body', jsonb_build_object('ok', true));
+    RETURN jsonb_build_object('status', 200, 'body', jsonb_build_object('ok', true),
+                              'refresh', jsonb_build_array(p_uid));
 END
 $$;
 

@@ -60,7 +60,8 @@ LANGUAGE sql STABLE AS $$
                              WHERE o.chat_id = c.id AND o.user_id <> p_uid
                              ORDER BY o.user_id LIMIT 1)
                       ELSE c.title END,
-        'members', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', u.id, 'name', u.full_name)
+        'members', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', u.id, 'name', u.full_name,
+                                                                 'read_seq', o.read_seq)
                                               ORDER BY u.full_name, u.id), '[]')
                       FROM chat_members o JOIN users u ON u.id = o.user_id
                      WHERE o.chat_id = c.id),
@@ -371,7 +372,7 @@ $$;
 -- (sender, cid) already stored returns that message with dup=true and frame
 -- null. Otherwise appends chat.message {id,chat_id,seq,sender_id,sender_name,text,cid}
 -- on chat:<id>, stores the message under the event's seq, advances the
--- sender's read_seq and queues an outbox 'chat.unread' {chat_id,seq,message_id}
+-- sender's read_seq and marks the other members' digest_pending (042_digest)
 -- for the digest mail — one transaction.
 CREATE FUNCTION epos_chat_send(p_uid bigint, p_chat bigint, p_cid text, p_text text) RETURNS text
 LANGUAGE plpgsql AS $$
@@ -427,8 +428,15 @@ BEGIN
     VALUES (v_id, p_chat, v_seq, p_uid, p_cid, v_text, v_ts);
     UPDATE chat_members SET read_seq = greatest(read_seq, v_seq)
      WHERE chat_id = p_chat AND user_id = p_uid;
-    INSERT INTO outbox (kind, payload)
-    VALUES ('chat.unread', jsonb_build_object('chat_id', p_chat, 'seq', v_seq, 'message_id', v_id));
+    -- The other members may get a digest of what they leave unread: mark
+    -- them pending since now (the earliest mark stays; the digest scheduler
+    -- adds digest_delay_s). Rows, not an outbox job per message: no NOTIFY,
+    -- whose commit-time lock would serialize every sender.
+    INSERT INTO digest_pending (user_id, chat_id, due_at)
+    SELECT m.user_id, p_chat, v_ts FROM chat_members m
+     WHERE m.chat_id = p_chat AND m.user_id <> p_uid
+     ORDER BY m.user_id
+    ON CONFLICT (user_id, chat_id) DO NOTHING;
     RETURN jsonb_build_object('id', v_id, 'seq', v_seq, 'ts', epos_ts(v_ts), 'chat', p_chat,
                               'dup', false, 'frame', v_frame)::text;
 END

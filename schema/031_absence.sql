@@ -28,7 +28,14 @@ LANGUAGE sql STABLE AS $$
         'from', to_char(n.from_date, 'YYYY-MM-DD'), 'to', to_char(n.to_date, 'YYYY-MM-DD'),
         'lessons', to_jsonb(n.lessons), 'reason', n.reason, 'status', n.status,
         'created_at', epos_ts(n.created_at), 'updated_at', epos_ts(n.updated_at),
-        'applied', n.applied_at IS NOT NULL)
+        'applied', n.applied_at IS NOT NULL,
+        'answers', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                               'date', ev.payload->>'date', 'status', ev.payload->>'status',
+                               'text', ev.payload->>'text') ORDER BY ev.seq), '[]')
+                      FROM events ev
+                     WHERE ev.topic = 'user:' || n.parent_id AND ev.type = 'absence.status'
+                       AND ev.payload->>'absence_id' = n.id::text
+                       AND ev.payload->>'status' = 'corrected'))
       FROM absence_notices n
       JOIN children c ON c.id = n.child_id
       JOIN users p ON p.id = n.parent_id

@@ -1,8 +1,8 @@
 -- 042_digest.sql -- unread chat messages by email: one digest per recipient after a delay, never one mail per message.
 --
--- Each chat message queues a 'chat.unread' job (011_chat); the job records
--- that the chat's other members have something unread (digest_pending, the
--- earliest due time kept). The worker's digest scheduler calls
+-- Each chat message marks that the chat's other members have something
+-- unread (digest_pending, written by epos_chat_send in 011_chat; the earliest
+-- mark kept). The worker's digest scheduler calls
 -- epos_digest_collect every few seconds: for each recipient with a due row
 -- it gathers everything still unread in their pending chats and queues ONE
 -- 'email.notify' (kind 'chat.digest', sent only while they are offline), in
@@ -29,28 +29,10 @@ CREATE TABLE digest_mailed (
 CREATE FUNCTION epos_digest_lock_class() RETURNS integer
 LANGUAGE sql IMMUTABLE AS $$ SELECT 4201 $$;
 
--- epos_chat_unread(chat, seq, delay_s, now) -> the number of members now
--- waiting for a digest of this chat: every member but the sender who has
--- not read seq yet gets (or keeps, with the earlier due time) a
--- digest_pending row due at now + delay_s. Idempotent. 0 for an unknown
--- message.
-CREATE FUNCTION epos_chat_unread(p_chat bigint, p_seq bigint, p_delay_s integer,
-                                 p_now timestamptz DEFAULT now()) RETURNS integer
-LANGUAGE sql AS $$
-    WITH up AS (
-        INSERT INTO digest_pending AS d (user_id, chat_id, due_at)
-        SELECT m.user_id, m.chat_id,
-               coalesce(p_now, now()) + make_interval(secs => greatest(coalesce(p_delay_s, 0), 0))
-          FROM chat_messages x
-          JOIN chat_members m ON m.chat_id = x.chat_id
-         WHERE x.chat_id = p_chat AND x.seq = p_seq
-           AND m.user_id <> x.sender_id AND m.read_seq < x.seq
-         ORDER BY m.user_id
-        ON CONFLICT (user_id, chat_id) DO UPDATE SET due_at = least(d.due_at, EXCLUDED.due_at)
-        RETURNING 1
-    )
-    SELECT count(*)::integer FROM up
-$$;
+-- A chat send marks digest_pending itself (epos_chat_send, 011): no outbox
+-- job per message, whose NOTIFY would serialize every sender's commit.
+COMMENT ON COLUMN digest_pending.due_at IS
+    'the first unread message since the last digest; due after digest_delay_s';
 
 -- epos_digest_text(uid, chats, url) -> (body, max message id, lines, seqs): the
 -- digest of what uid has not read in those chats and no digest listed yet,
