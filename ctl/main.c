@@ -8,7 +8,7 @@
  * int, char **), declare it in ctl.h, add one row here. */
 static const ctl_command ctl_commands[] = {
     {"migrate", ctl_cmd_migrate, "[--dir DIR]",
-     "apply the schema/NNN_*.sql migrations not yet applied"},
+     "apply new schema/migrations, then changed schema/functions files"},
     {"seed-demo", ctl_cmd_seed_demo, "[--json]",
      "create the demo region (idempotent); --json prints its users, orgs, groups, children"},
     {"user", ctl_cmd_user,

@@ -1,16 +1,12 @@
--- 040_queue.sql -- the outbox relay's lease, relayed and done bookkeeping, and the test job's effects.
+-- queue.sql -- the outbox relay: lease a batch, mark it relayed or done, requeue, purge.
+
+-- ========================================================================
+-- the outbox relay's lease, relayed and done bookkeeping, and the test job's effects.
 --
 -- The relay (workers/relay.c) leases a batch (claimed_until), adds it to the
 -- Redis streams, marks it relayed; a worker that finished a job marks its row
 -- done. Rows relayed and not done are relayed again when Redis comes back
 -- without its data (epos_outbox_requeue).
-
-ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claimed_until timestamptz;
-ALTER TABLE outbox ADD COLUMN IF NOT EXISTS done_at timestamptz;
-
-CREATE INDEX IF NOT EXISTS outbox_undone_idx ON outbox (id)
-    WHERE relayed_at IS NOT NULL AND done_at IS NULL;
-CREATE INDEX IF NOT EXISTS outbox_done_at_idx ON outbox (done_at) WHERE done_at IS NOT NULL;
 
 -- Lease up to p_limit unrelayed rows for p_lease_ms, oldest first. Rows
 -- leased by another relay (or locked by its claim right now) are skipped, so
@@ -83,12 +79,3 @@ LANGUAGE sql AS $$
         RETURNING 1)
     SELECT count(*)::integer FROM d
 $$;
-
--- The effect of the test job kind "test.mark" (workers/job_test_mark.c):
--- one row per job id however often the job runs; runs counts the runs.
-CREATE TABLE IF NOT EXISTS job_effects (
-    job_id   text PRIMARY KEY,
-    runs     integer NOT NULL DEFAULT 1,
-    first_at timestamptz NOT NULL DEFAULT now(),
-    last_at  timestamptz NOT NULL DEFAULT now()
-);
