@@ -312,7 +312,7 @@ DECLARE
     n        absence_notices%ROWTYPE;
     k        record;
     v_today  date;
-    v_days   date[] := '{}';
+    v_days   date[] := '{}'::date[];
     v_events jsonb;
 BEGIN
     SELECT * INTO n FROM absence_notices x WHERE x.id = p_notice FOR UPDATE;

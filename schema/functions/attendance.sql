@@ -123,7 +123,7 @@ RETURNS TABLE (child_id bigint, status text, reason text, has_reason boolean)
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     v_el   jsonb;
-    v_seen bigint[] := '{}';
+    v_seen bigint[] := '{}'::bigint[];
 BEGIN
     IF p_marks IS NULL OR jsonb_typeof(p_marks) <> 'array' OR jsonb_array_length(p_marks) > 1000 THEN
         RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Поле «marks» должно быть списком отметок';
@@ -165,7 +165,7 @@ $$;
 CREATE OR REPLACE FUNCTION epos_unexplained_events(p_child bigint, p_day date, p_gid bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_events jsonb := '[]';
+    v_events jsonb := '[]'::jsonb;
     v_data   jsonb;
     r        record;
 BEGIN
@@ -309,7 +309,7 @@ DECLARE
     v_org    bigint;
     v_today  date;
     v_day    date;
-    v_events jsonb := '[]';
+    v_events jsonb := '[]'::jsonb;
     v_ev     jsonb;
     r        record;
 BEGIN

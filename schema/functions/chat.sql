@@ -73,7 +73,7 @@ RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_payload jsonb;
-    v_frames  jsonb := '[]';
+    v_frames  jsonb := '[]'::jsonb;
     v_topics  text[];
     v_topic   text;
     v_frame   text;
@@ -150,7 +150,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_key    text := least(p_uid, p_other) || ':' || greatest(p_uid, p_other);
     v_chat   bigint;
-    v_frames jsonb := '[]';
+    v_frames jsonb := '[]'::jsonb;
     v_pair   bigint[] := ARRAY[least(p_uid, p_other), greatest(p_uid, p_other)];
 BEGIN
     IF p_other = p_uid THEN
@@ -257,7 +257,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_add    bigint[];
     v_remove bigint[];
-    v_frames jsonb := '[]';
+    v_frames jsonb := '[]'::jsonb;
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     PERFORM epos_body_object(p_body);

@@ -45,7 +45,7 @@ $$;
 CREATE OR REPLACE FUNCTION epos_json_ids(p_val jsonb, p_field text) RETURNS bigint[]
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-    v_out bigint[] := '{}';
+    v_out bigint[] := '{}'::bigint[];
     v_id  bigint;
     v_el  jsonb;
 BEGIN

@@ -204,7 +204,7 @@ $$;
 CREATE OR REPLACE FUNCTION epos_events_emit(p_events jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_frames jsonb := '[]';
+    v_frames jsonb := '[]'::jsonb;
     r record;
 BEGIN
     FOR r IN
@@ -242,6 +242,8 @@ DECLARE
     v_ts     timestamptz;
     v_frames jsonb;
 BEGIN
+    -- The caller's temporary table, described for plpgsql_check.
+    PERFORM 'PRAGMA:TABLE: epos_ev (ord bigint, topic text, type text, data jsonb)';
     INSERT INTO topic_seq AS t (topic, seq)
     SELECT c.topic, c.n
       FROM (SELECT e.topic, count(*) AS n, min(e.ord) AS first FROM epos_ev e GROUP BY e.topic) c

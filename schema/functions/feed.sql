@@ -283,7 +283,7 @@ DECLARE
     v_topics text[];
     v_topic  text;
     v_frame  text;
-    v_frames jsonb := '[]';
+    v_frames jsonb := '[]'::jsonb;
 BEGIN
     v_topics := CASE WHEN jsonb_array_length(v_item -> 'group_ids') = 0
                      THEN ARRAY['org:' || (v_item ->> 'org_id')]
@@ -402,7 +402,7 @@ DECLARE
     v_at     timestamptz;
     v_topic  text;
     v_frame  text;
-    v_frames jsonb := '[]';
+    v_frames jsonb := '[]'::jsonb;
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     v_news := epos_news_require_visible(p_id, p_uid);
@@ -512,8 +512,8 @@ DECLARE
     v_topic  text;
     v_seq    bigint;
     v_frame  text;
-    v_events jsonb := '[]';
-    v_frames jsonb := '[]';
+    v_events jsonb := '[]'::jsonb;
+    v_frames jsonb := '[]'::jsonb;
 BEGIN
     PERFORM epos_body_object(p_body);
     IF jsonb_typeof(p_body -> 'type') IS DISTINCT FROM 'string'

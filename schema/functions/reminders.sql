@@ -33,6 +33,9 @@ BEGIN
       JOIN children c ON c.id = e.child_id
      WHERE NOT EXISTS (SELECT 1 FROM attendance_marks m WHERE m.child_id = e.child_id AND m.day = r.day)
      GROUP BY r.org_id, r.day, r.attempt, g.id, g.name, o.timesheet_deadline;
+    -- The temporary tables of a pass, described for plpgsql_check (a
+    -- string statement: nothing at run time).
+    PERFORM 'PRAGMA:TABLE: epos_missed (org_id bigint, day date, attempt int, group_id bigint, group_name text, deadline text, names text[])';
 
     CREATE TEMP TABLE epos_missed_to ON COMMIT DROP AS
     SELECT m.org_id, m.group_id, s.user_id
@@ -41,6 +44,7 @@ BEGIN
             UNION
             SELECT c.group_id, c.user_id FROM class_teachers c) s ON s.group_id = m.group_id
       JOIN users u ON u.id = s.user_id AND NOT u.disabled;
+    PERFORM 'PRAGMA:TABLE: epos_missed_to (org_id bigint, group_id bigint, user_id bigint)';
 
     CREATE TEMP TABLE epos_ev ON COMMIT DROP AS
     WITH ev AS (
@@ -71,6 +75,8 @@ $$;
 CREATE OR REPLACE FUNCTION epos_reminders_mail() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM 'PRAGMA:TABLE: epos_missed (org_id bigint, day date, attempt int, group_id bigint, group_name text, deadline text, names text[])';
+    PERFORM 'PRAGMA:TABLE: epos_missed_to (org_id bigint, group_id bigint, user_id bigint)';
     INSERT INTO outbox (kind, payload)
     SELECT 'email.notify', jsonb_build_object(
                'user_id', t.user_id, 'kind', 'timesheet.reminder', 'urgent', false,
@@ -114,6 +120,7 @@ DECLARE
     v_runs   jsonb;
 BEGIN
     PERFORM epos_reminders_stage(p_orgs, p_days, p_attempts);
+    PERFORM 'PRAGMA:TABLE: epos_missed (org_id bigint, day date, attempt int, group_id bigint, group_name text, deadline text, names text[])';
     v_frames := epos_events_append_bulk();
     PERFORM epos_reminders_mail();
     WITH n AS (
