@@ -198,12 +198,32 @@ static int migrate_is_applied(PGresult *ledger, const migrate_file *f)
     return 0;
 }
 
+/* Create or update the ledger tables. A database built before the roles
+ * (052) has them owned by whoever migrated it then: say how to hand it over. */
+static int migrate_ledger_create(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, migrate_ledger_sql);
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc != 0) {
+        char msg[1024];
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        fprintf(stderr, "eposctl: migrate: creating the ledger: %s%s\n",
+                ctl_db_error(conn, res, msg, sizeof(msg)),
+                state && strcmp(state, "42501") == 0
+                    ? " (a database built before the roles: run migrate once as its owner, "
+                      "the superuser, to hand it to epos_ctl)"
+                    : "");
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* With the lock held: adopt an old ledger, verify, apply the new
  * migrations, then the changed function files. */
 static int migrate_run(PGconn *conn, const migrate_set *migs, const migrate_set *fns,
                        const char *dir)
 {
-    if (ctl_db_exec(conn, migrate_ledger_sql, "migrate: creating the ledger") != 0)
+    if (migrate_ledger_create(conn) != 0)
         return -1;
     PGresult *ledger = migrate_ledger(conn);
     if (!ledger)

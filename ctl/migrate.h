@@ -47,8 +47,9 @@ int migrate_exec_file(PGconn *conn, const char *label, const char *sql);
 
 /* Apply every file of fns whose checksum differs from the one recorded in
  * schema_functions, all in one transaction with their new checksums, then
- * check that every epos_* function compiles. With force set, the check runs
- * even when no file changed (a migration may have broken a function).
+ * check that every epos_* function compiles and settle owners and grants
+ * (epos_schema_settle). With force set, this runs even when no file changed
+ * (a migration may have broken a function or made a table).
  * Returns 0, or -1 after printing one line (nothing of it stays). */
 int migrate_functions(PGconn *conn, const migrate_set *fns, int force);
 

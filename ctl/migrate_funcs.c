@@ -15,6 +15,25 @@ static const char migrate_funcs_sql[] =
     "   AND l.lanname IN ('sql', 'plpgsql')"
     " ORDER BY 3";
 
+/* Ownership and grants after every run that applied something
+ * (schema/functions/roles.sql); absent in a schema without that file. */
+static const char migrate_settle_sql[] =
+    "DO $$ BEGIN"
+    " IF to_regprocedure('epos_schema_settle()') IS NOT NULL THEN"
+    " PERFORM epos_schema_settle(); END IF; END $$";
+
+/* Is an object of the schema not yet epos_ctl's (a superuser made it, or
+ * the database predates the roles)? Then settling is due though nothing
+ * changed. */
+static const char migrate_unsettled_sql[] =
+    "SELECT to_regrole('epos_ctl') IS NOT NULL AND ("
+    " EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace"
+    "          AND c.relkind IN ('r', 'p', 'v', 'm') AND c.relowner <> to_regrole('epos_ctl'))"
+    " OR EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace"
+    "          AND p.proowner <> to_regrole('epos_ctl')"
+    "          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass"
+    "                           AND d.objid = p.oid AND d.deptype = 'e')))";
+
 /* Was the file's current text applied? */
 static int migrate_func_current(PGresult *recorded, const migrate_file *f)
 {
@@ -108,10 +127,18 @@ int migrate_functions(PGconn *conn, const migrate_set *fns, int force)
         todo[i] = !migrate_func_current(recorded, &fns->files[i]);
         changed += todo[i];
     }
-    rc = 0;
-    if (changed == 0 && !force)
-        goto out;
-    rc = -1;
+    if (changed == 0 && !force) {
+        PGresult *u =
+            ctl_db_query(conn, "migrate: checking owners", migrate_unsettled_sql, 0, NULL);
+        if (!u)
+            goto out;
+        force = strcmp(PQgetvalue(u, 0, 0), "t") == 0;
+        PQclear(u);
+        rc = 0;
+        if (!force)
+            goto out;
+        rc = -1;
+    }
     /* One transaction for every changed file: a function and a helper it
      * calls, changed together in two files, never show one without the other. */
     if (ctl_db_exec(conn, "BEGIN", "migrate: applying functions") != 0)
@@ -122,6 +149,8 @@ int migrate_functions(PGconn *conn, const migrate_set *fns, int force)
         if (todo[i] && migrate_func_apply(conn, &fns->files[i]) != 0)
             goto rollback;
     if (migrate_funcs_validate(conn, fns) != 0)
+        goto rollback;
+    if (ctl_db_exec(conn, migrate_settle_sql, "migrate: settling owners and grants") != 0)
         goto rollback;
     if (ctl_db_exec(conn, "COMMIT", "migrate: applying functions") != 0)
         goto out;

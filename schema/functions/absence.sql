@@ -139,7 +139,8 @@ $$;
 -- already covers one of the days.
 CREATE OR REPLACE FUNCTION epos_api_absences_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_child   bigint;
     k         record;
@@ -307,7 +308,8 @@ $$;
 -- {"frames":[]} and changes nothing. The caller publishes the frames on
 -- ev:<topic>, as the hub does for the API functions.
 CREATE OR REPLACE FUNCTION epos_absence_apply(p_notice bigint) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     n        absence_notices%ROWTYPE;
     k        record;
@@ -349,7 +351,8 @@ $$;
 -- not your child, EP409 already withdrawn.
 CREATE OR REPLACE FUNCTION epos_api_absences_withdraw(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     n        absence_notices%ROWTYPE;
     k        record;
@@ -415,7 +418,8 @@ $$;
 -- unknown child, EP403 a child they may not see).
 CREATE OR REPLACE FUNCTION epos_api_absences_list(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_child bigint;
     v_list  jsonb;

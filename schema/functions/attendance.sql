@@ -97,7 +97,8 @@ $$;
 -- date, EP404 unknown group, EP403 not its staff.
 CREATE OR REPLACE FUNCTION epos_api_timesheet_get(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_gid bigint;
     v_org bigint;
@@ -303,7 +304,8 @@ $$;
 -- child not enrolled in it.
 CREATE OR REPLACE FUNCTION epos_api_timesheet_put(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_gid    bigint;
     v_org    bigint;
@@ -354,7 +356,8 @@ $$;
 CREATE OR REPLACE FUNCTION epos_api_timesheet_summary(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb,
                                            p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_org  bigint;
     v_day  date;

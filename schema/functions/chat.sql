@@ -126,7 +126,8 @@ $$;
 -- message's time, else the chat's creation).
 CREATE OR REPLACE FUNCTION epos_api_chats_list(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_chats jsonb;
 BEGIN
@@ -226,7 +227,8 @@ $$;
 -- {"title","members":[uid…]} → 201 a new group chat.
 CREATE OR REPLACE FUNCTION epos_api_chats_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_other bigint;
 BEGIN
@@ -253,7 +255,8 @@ $$;
 -- the caller. New members start with read_seq at the chat's current seq.
 CREATE OR REPLACE FUNCTION epos_api_chats_members(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_add    bigint[];
     v_remove bigint[];
@@ -304,7 +307,8 @@ $$;
 -- messages ending just before seq `before` (the newest page without it).
 CREATE OR REPLACE FUNCTION epos_api_chats_messages(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_before bigint := epos_arg_int(p_args, 'before', NULL);
     v_limit  bigint := least(greatest(epos_arg_int(p_args, 'limit', 50), 1), 100);
@@ -334,7 +338,8 @@ $$;
 -- sender's read_seq and marks the other members' digest_pending (mail.sql)
 -- for the digest mail — one transaction.
 CREATE OR REPLACE FUNCTION epos_chat_send(p_uid bigint, p_chat bigint, p_cid text, p_text text) RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_topic   text := 'chat:' || p_chat;
     v_text    text := btrim(p_text, E' \t\r\n\f\x0B');
@@ -406,7 +411,8 @@ $$;
 -- the ephemeral chat.read frame {chat_id,user_id,seq} for the chat's members.
 -- Member only; EP400 for a missing or negative seq.
 CREATE OR REPLACE FUNCTION epos_chat_read(p_uid bigint, p_chat bigint, p_seq bigint) RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_read bigint;
 BEGIN
@@ -428,7 +434,8 @@ $$;
 -- epos_chat_typing_ok(uid, chat) -> {"frame","name"} as text: the ephemeral
 -- chat.typing frame {chat_id,user_id,name} for the chat's members. Member only.
 CREATE OR REPLACE FUNCTION epos_chat_typing_ok(p_uid bigint, p_chat bigint) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_name text;
 BEGIN
@@ -445,7 +452,8 @@ $$;
 -- POST /api/chats/{id}/messages {"text","cid"} → {"id","seq","ts"} (the WS send).
 CREATE OR REPLACE FUNCTION epos_api_chats_send(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_res jsonb;
 BEGIN
@@ -471,7 +479,8 @@ $$;
 -- returned under "ephemeral" for the hub to publish (not stored, no seq).
 CREATE OR REPLACE FUNCTION epos_api_chats_read(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_num numeric;
     v_seq bigint;

@@ -142,7 +142,8 @@ $$;
 -- as text: every topic the user is entitled to with its current seq (0 when
 -- the topic has no event yet). EP401 for a dead session.
 CREATE OR REPLACE FUNCTION epos_ws_hello(p_uid bigint, p_sid bigint) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_user   jsonb;
     v_topics jsonb;

@@ -73,7 +73,8 @@ $$;
 -- limit (default 20, 1..100). EP400 when before or limit is not a number.
 CREATE OR REPLACE FUNCTION epos_api_feed(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_before bigint := epos_arg_int(p_args, 'before', NULL);
     v_limit  bigint := least(greatest(epos_arg_int(p_args, 'limit', 20), 1), 100);
@@ -348,7 +349,8 @@ $$;
 -- → 201 {"item"}: epos_news_publish of a news item.
 CREATE OR REPLACE FUNCTION epos_api_news_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     RETURN epos_news_publish(p_uid, 'news', p_body);
@@ -360,7 +362,8 @@ $$;
 -- (event_kind defaults to 'event').
 CREATE OR REPLACE FUNCTION epos_api_events_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     RETURN epos_news_publish(p_uid, 'event', p_body);
@@ -396,7 +399,8 @@ $$;
 -- {news_id,user_id,name,at} on user:<author> (frames); a repeat changes nothing.
 CREATE OR REPLACE FUNCTION epos_api_news_ack(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_news   news;
     v_at     timestamptz;
@@ -454,7 +458,8 @@ $$;
 -- an admin of the item's org only (EP403); EP404 for an unknown item.
 CREATE OR REPLACE FUNCTION epos_api_news_acks(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_news    news;
     v_acked   jsonb;
@@ -501,7 +506,8 @@ $$;
 -- each in id order (writers lock topics in one order). Audited.
 CREATE OR REPLACE FUNCTION epos_api_publish(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_type   text;
     v_users  bigint[];

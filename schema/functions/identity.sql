@@ -18,7 +18,8 @@
 --   SELECT f(v.uid) FROM (SELECT $2 AS uid, epos_require_session($1, $2)) v
 -- must not have the unused call planned away.
 CREATE OR REPLACE FUNCTION epos_require_session(p_sid bigint, p_uid bigint) RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM 1
        FROM sessions s JOIN users u ON u.id = s.user_id
@@ -57,7 +58,8 @@ $$;
 -- cannot log in yet.
 CREATE OR REPLACE FUNCTION epos_login_lookup(p_login text)
 RETURNS TABLE (uid bigint, password_hash text, disabled boolean, must_change_password boolean)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT u.id, u.password_hash, u.disabled, u.must_change_password
       FROM users u WHERE u.login = lower(btrim(p_login))
 $$;
@@ -68,7 +70,8 @@ $$;
 -- EP400 for a ttl outside 1 s .. 1 year. Audited.
 CREATE OR REPLACE FUNCTION epos_login_session(p_uid bigint, p_ttl int)
 RETURNS TABLE (sid bigint, expires_at bigint, user_json text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_sid bigint;
     v_exp timestamptz;
@@ -98,7 +101,8 @@ $$;
 -- the old password against; NULL for an unknown or disabled user or one
 -- without a password.
 CREATE OR REPLACE FUNCTION epos_password_hash_of(p_uid bigint) RETURNS text
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT u.password_hash FROM users u WHERE u.id = p_uid AND NOT u.disabled
 $$;
 
@@ -108,7 +112,8 @@ $$;
 -- other device). EP401 for a dead session, EP400 for something that is not a
 -- crypt hash. Audited.
 CREATE OR REPLACE FUNCTION epos_password_set(p_uid bigint, p_sid bigint, p_hash text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     IF p_hash IS NULL OR p_hash !~ '^\$[A-Za-z0-9]+\$[!-~]{8,}$' THEN
@@ -126,7 +131,8 @@ $$;
 CREATE OR REPLACE FUNCTION epos_api_logout(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb,
                                            p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     UPDATE sessions SET revoked_at = now() WHERE id = p_sid AND user_id = p_uid;
@@ -161,7 +167,8 @@ $$;
 -- class teacher), "children":[{id,name,group_id,group_name,org_id,lessons_per_day}]}.
 CREATE OR REPLACE FUNCTION epos_api_me(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_body jsonb;
 BEGIN
@@ -319,7 +326,8 @@ $$;
 -- GET /api/contacts → epos_contacts of the caller.
 CREATE OR REPLACE FUNCTION epos_api_contacts(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     RETURN jsonb_build_object('status', 200, 'body', epos_contacts(p_uid));
@@ -337,7 +345,8 @@ $$;
 -- kind 'credentials').
 CREATE OR REPLACE FUNCTION epos_staff_credentials(p_uid bigint, p_sid bigint, p_staff bigint, p_hash text,
                                        p_password text, p_url text) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_user users%ROWTYPE;
     v_org  orgs%ROWTYPE;
@@ -397,7 +406,8 @@ $$;
 -- epos_staff_credentials repeats the same checks in its own transaction.
 CREATE OR REPLACE FUNCTION epos_staff_credentials_check(p_uid bigint, p_sid bigint, p_staff bigint)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     IF NOT EXISTS (SELECT 1 FROM users WHERE id = p_staff) THEN

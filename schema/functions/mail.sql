@@ -81,7 +81,8 @@ $$;
 CREATE OR REPLACE FUNCTION epos_email_prepare(p_user bigint, p_kind text, p_message_id text, p_subject text,
                                    p_body text, p_urgent boolean, p_now timestamptz DEFAULT now(),
                                    p_payload jsonb DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_now    timestamptz := coalesce(p_now, now());
     v_secret boolean := p_kind = 'credentials';
@@ -145,7 +146,8 @@ $$;
 -- so. NULL when the message_id was never prepared.
 CREATE OR REPLACE FUNCTION epos_email_result(p_message_id text, p_outcome text, p_smtp_code integer,
                                   p_detail text, p_final boolean DEFAULT false) RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_id     bigint;
     v_status text;
@@ -178,7 +180,8 @@ $$;
 -- transaction; SKIP LOCKED lets any number of workers run it at once.
 CREATE OR REPLACE FUNCTION epos_mail_release(p_now timestamptz DEFAULT now(), p_limit integer DEFAULT 1000)
 RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH due AS (
         DELETE FROM mail_deferred d
          WHERE d.message_id IN (SELECT x.message_id FROM mail_deferred x
@@ -314,7 +317,8 @@ $$;
 -- transaction; any number of workers may run it at once.
 CREATE OR REPLACE FUNCTION epos_digest_collect(p_now timestamptz DEFAULT now(), p_url text DEFAULT NULL,
                                     p_limit integer DEFAULT 500) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_now timestamptz := coalesce(p_now, now());
     v_n   integer := 0;
@@ -381,7 +385,8 @@ $$;
 -- only_offline:true,message_id:'<news.<id>.<uid>@epos.local>'} per
 -- recipient. Once per item: 0 when it was done before or the item is gone.
 CREATE OR REPLACE FUNCTION epos_news_emails(p_news bigint, p_url text DEFAULT NULL) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     t   record;
     v_n integer;

@@ -21,7 +21,8 @@ $$;
 -- unknown org, EP403 not its administrator.
 CREATE OR REPLACE FUNCTION epos_api_org_update(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     o          orgs%ROWTYPE;
     v_deadline time;
@@ -77,7 +78,8 @@ $$;
 -- staff role or a child there); EP403 otherwise, EP404 unknown org, EP400 bad month.
 CREATE OR REPLACE FUNCTION epos_api_org_calendar_get(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_month text;
     v_first date;
@@ -115,7 +117,8 @@ $$;
 -- years ahead. EP400 bad date or kind, EP404 unknown org, EP403 not its administrator.
 CREATE OR REPLACE FUNCTION epos_api_org_calendar_put(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_day   date;
     v_today date;
@@ -176,7 +179,8 @@ $$;
 -- to them) and every group of the org, by name. The org's administrators only.
 CREATE OR REPLACE FUNCTION epos_api_org_staff(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_staff  jsonb;
     v_groups jsonb;
@@ -213,7 +217,8 @@ $$;
 -- EP404 unknown group, EP403 not an administrator of its org.
 CREATE OR REPLACE FUNCTION epos_api_group_teachers(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_org  bigint;
     v_new  bigint[];

@@ -13,7 +13,8 @@
 -- several workers relay disjoint batches.
 CREATE OR REPLACE FUNCTION epos_outbox_claim(p_limit int, p_lease_ms int)
 RETURNS TABLE (id bigint, kind text, payload text)
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH c AS (
         UPDATE outbox o
            SET claimed_until = clock_timestamp() + make_interval(secs => p_lease_ms / 1000.0)
@@ -29,7 +30,8 @@ $$;
 
 -- The batch is in Redis.
 CREATE OR REPLACE FUNCTION epos_outbox_relayed(p_ids bigint[]) RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH u AS (
         UPDATE outbox SET relayed_at = now(), claimed_until = NULL
          WHERE id = ANY (p_ids) AND relayed_at IS NULL
@@ -39,7 +41,8 @@ $$;
 
 -- Redis did not take the batch: the next poll may lease it again at once.
 CREATE OR REPLACE FUNCTION epos_outbox_release(p_ids bigint[]) RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH u AS (
         UPDATE outbox SET claimed_until = NULL
          WHERE id = ANY (p_ids) AND relayed_at IS NULL
@@ -49,7 +52,8 @@ $$;
 
 -- Their jobs finished (done or dead-lettered).
 CREATE OR REPLACE FUNCTION epos_outbox_done(p_ids bigint[]) RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH u AS (
         UPDATE outbox SET done_at = now()
          WHERE id = ANY (p_ids) AND done_at IS NULL
@@ -60,7 +64,8 @@ $$;
 -- Redis lost its data: relay again every row whose job had not finished.
 -- (A job that was still running then may run twice: effects are idempotent.)
 CREATE OR REPLACE FUNCTION epos_outbox_requeue() RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH u AS (
         UPDATE outbox SET relayed_at = NULL, claimed_until = NULL
          WHERE relayed_at IS NOT NULL AND done_at IS NULL
@@ -70,7 +75,8 @@ $$;
 
 -- Delete up to p_limit rows whose jobs finished more than a day ago.
 CREATE OR REPLACE FUNCTION epos_outbox_purge(p_limit int) RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH d AS (
         DELETE FROM outbox
          WHERE id IN (SELECT id FROM outbox

@@ -151,7 +151,8 @@ $$;
 -- catches up the same evening, never the day after. The caller publishes
 -- the frames on ev:<topic>.
 CREATE OR REPLACE FUNCTION epos_reminders_due(p_now timestamptz DEFAULT now()) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_orgs bigint[];
     v_days date[];
@@ -218,7 +219,8 @@ $$;
 -- if not yet passed, else tomorrow's), whether or not that day is a
 -- workday; NULL when there is no org.
 CREATE OR REPLACE FUNCTION epos_reminders_next(p_now timestamptz DEFAULT now()) RETURNS bigint
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT ceil(extract(epoch FROM min(n.at) - coalesce(p_now, now())) * 1000)::bigint
       FROM orgs o,
            LATERAL (SELECT ((coalesce(p_now, now()) AT TIME ZONE o.tz)::date + o.timesheet_deadline)
