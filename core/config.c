@@ -19,8 +19,14 @@ typedef struct config_key {
     long min, max; /* for CFG_INT */
 } config_key;
 
-#define S(field, dflt) {#field, CFG_STR, offsetof(epos_config, field), dflt, 0, 0}
-#define I(field, dflt, lo, hi) {#field, CFG_INT, offsetof(epos_config, field), #dflt, lo, hi}
+#define S(field, dflt)                                                                             \
+    {                                                                                              \
+#field, CFG_STR, offsetof(epos_config, field), dflt, 0, 0                                  \
+    }
+#define I(field, dflt, lo, hi)                                                                     \
+    {                                                                                              \
+#field, CFG_INT, offsetof(epos_config, field), #dflt, lo, hi                               \
+    }
 
 static const config_key config_keys[] = {
     S(listen_host, "127.0.0.1"),
@@ -30,6 +36,8 @@ static const config_key config_keys[] = {
     S(allowed_origins, ""),
     S(web_root, "web"),
     S(pg_conninfo, "host=127.0.0.1 port=15432 user=postgres dbname=epos"),
+    S(worker_pg_conninfo, ""),
+    S(ctl_pg_conninfo, ""),
     I(pg_pool_size, 16, 1, 64),
     S(redis_host, "127.0.0.1"),
     I(redis_port, 16379, 1, 65535),
@@ -184,6 +192,14 @@ int config_load(epos_config *cfg, const char *path, char *err, size_t errlen)
         goto fail;
     if (config_read_env(cfg, err, errlen) != 0)
         goto fail;
+    /* EPOS_PG_CONNINFO alone in the environment points every process at
+     * that database: the per-process keys of the file do not apply then. */
+    if (getenv("EPOS_PG_CONNINFO")) {
+        if (!getenv("EPOS_WORKER_PG_CONNINFO"))
+            cfg->worker_pg_conninfo[0] = '\0';
+        if (!getenv("EPOS_CTL_PG_CONNINFO"))
+            cfg->ctl_pg_conninfo[0] = '\0';
+    }
     if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
         snprintf(err, errlen, "tls_cert and tls_key must be set together");
         goto fail;
@@ -192,6 +208,18 @@ int config_load(epos_config *cfg, const char *path, char *err, size_t errlen)
 fail:
     config_free(cfg);
     return -1;
+}
+
+void config_pg_for(epos_config *cfg, const char *process)
+{
+    char **own = strcmp(process, "worker") == 0 ? &cfg->worker_pg_conninfo
+                 : strcmp(process, "ctl") == 0  ? &cfg->ctl_pg_conninfo
+                                                : NULL;
+    if (!own || !*own || !**own)
+        return;
+    char *tmp = cfg->pg_conninfo;
+    cfg->pg_conninfo = *own;
+    *own = tmp;
 }
 
 void config_free(epos_config *cfg)

@@ -8,7 +8,7 @@
  * int, char **), declare it in ctl.h, add one row here. */
 static const ctl_command ctl_commands[] = {
     {"migrate", ctl_cmd_migrate, "[--dir DIR]",
-     "apply the schema/NNN_*.sql migrations not yet applied"},
+     "apply new schema/migrations, then changed schema/functions files"},
     {"seed-demo", ctl_cmd_seed_demo, "[--json]",
      "create the demo region (idempotent); --json prints its users, orgs, groups, children"},
     {"user", ctl_cmd_user,
@@ -27,9 +27,10 @@ static const ctl_command ctl_commands[] = {
 
 static void ctl_usage(FILE *f)
 {
-    fprintf(f, "usage: eposctl [--config FILE] COMMAND [ARGS]\n\n"
-               "Every configuration key may be overridden by an EPOS_* environment variable\n"
-               "(the database: pg_conninfo / EPOS_PG_CONNINFO).\n\ncommands:\n");
+    fprintf(f,
+            "usage: eposctl [--config FILE] COMMAND [ARGS]\n\n"
+            "Every configuration key may be overridden by an EPOS_* environment variable\n"
+            "(the database: ctl_pg_conninfo, else pg_conninfo / EPOS_PG_CONNINFO).\n\ncommands:\n");
     for (size_t i = 0; i < CTL_NCOMMANDS; i++)
         fprintf(f, "  eposctl %s %s\n      %s\n", ctl_commands[i].name, ctl_commands[i].args,
                 ctl_commands[i].help);
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "eposctl: %s\n", err);
         return CTL_FAIL;
     }
+    config_pg_for(&ctx.cfg, "ctl"); /* the schema owner's role: ctl_pg_conninfo */
     int rc = cmd->run(&ctx, argc - cmd_at, argv + cmd_at);
     config_free(&ctx.cfg);
     return rc;

@@ -1,12 +1,24 @@
-/* migrate.c -- eposctl migrate: apply schema/NNN_*.sql files not yet recorded in schema_migrations.
+/* migrate.c -- eposctl migrate: apply new schema/migrations once (checksums kept), then changed
+ * schema/functions.
+ *
+ * The schema has two parts (docs/ARCHITECTURE.md, "The SQL layer"):
+ *   migrations/NNN_name.sql  tables, indexes, triggers' wiring, data changes;
+ *                            applied once each, in number order, recorded in
+ *                            schema_migrations with the file's SHA-256, which
+ *                            every later run checks (an applied migration is
+ *                            never edited: a change is a new migration);
+ *   functions/<domain>.sql   every epos_* function, CREATE OR REPLACE; a file
+ *                            is applied again whenever its SHA-256 differs from
+ *                            the one in schema_functions.
+ * Functions come after the migrations, so a migration never calls an epos_*
+ * function, and a trigger's function lives beside its trigger in a migration.
  */
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
+#include "migrate.h"
 
 #ifndef EPOS_SOURCE_DIR
 #define EPOS_SOURCE_DIR "."
@@ -16,83 +28,27 @@
  * concurrent migrate waits, then finds everything applied. */
 #define MIGRATE_LOCK_KEY "28548172270905703"
 
-#define MIGRATE_MAX_FILES 1000
+/* Migrations of the layout before schema/migrations (up to 051, release
+ * 5d474e8) that held only functions: now in functions/, so a database built
+ * by that layout drops their rows when it is adopted. */
+static const char *const migrate_retired[] = {
+    "002_events",         "003_inline",      "010_identity",
+    "011_chat",           "021_news_acks",   "022_publish",
+    "044_reminders_next", "050_credentials", "051_credentials_check",
+};
 
-typedef struct migrate_set {
-    char *names[MIGRATE_MAX_FILES]; /* "001_core.sql", sorted */
-    size_t n;
-} migrate_set;
-
-/* "NNN_word.sql": three digits, '_', then letters, digits, '_' or '-'. */
-static int migrate_name_ok(const char *name)
-{
-    size_t len = strlen(name);
-    if (len < 9 || strcmp(name + len - 4, ".sql") != 0)
-        return 0;
-    for (int i = 0; i < 3; i++)
-        if (name[i] < '0' || name[i] > '9')
-            return 0;
-    if (name[3] != '_')
-        return 0;
-    for (size_t i = 4; i < len - 4; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-static int migrate_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void migrate_set_free(migrate_set *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->names[i]);
-    s->n = 0;
-}
-
-/* List the migration files of dir, sorted. Returns 0, or -1 after printing. */
-static int migrate_scan(const char *dir, migrate_set *s)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "eposctl: migrate: cannot read migration directory %s: %s\n", dir,
-                strerror(errno));
-        return -1;
-    }
-    struct dirent *e;
-    int rc = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (!migrate_name_ok(e->d_name))
-            continue;
-        if (s->n == MIGRATE_MAX_FILES || !(s->names[s->n] = strdup(e->d_name))) {
-            fprintf(stderr, "eposctl: migrate: too many files in %s\n", dir);
-            rc = -1;
-            break;
-        }
-        s->n++;
-    }
-    closedir(d);
-    if (rc == 0 && s->n == 0) {
-        fprintf(stderr, "eposctl: migrate: no NNN_*.sql migration files in %s\n", dir);
-        rc = -1;
-    }
-    if (rc != 0)
-        return rc;
-    qsort(s->names, s->n, sizeof(s->names[0]), migrate_cmp);
-    for (size_t i = 1; i < s->n; i++) {
-        if (strncmp(s->names[i - 1], s->names[i], 3) == 0) {
-            fprintf(stderr, "eposctl: migrate: two migrations numbered %.3s in %s: %s and %s\n",
-                    s->names[i], dir, s->names[i - 1], s->names[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
+/* The bookkeeping tables. A ledger of the previous layout has no checksum
+ * column: it gets one (NULL until adopted). */
+static const char migrate_ledger_sql[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version text PRIMARY KEY,"
+    " applied_at timestamptz NOT NULL DEFAULT now(),"
+    " checksum text);"
+    "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text;"
+    "CREATE TABLE IF NOT EXISTS schema_functions ("
+    " file text PRIMARY KEY,"
+    " checksum text NOT NULL,"
+    " applied_at timestamptz NOT NULL DEFAULT now())";
 
 /* The version recorded for a file: its name without ".sql". */
 static void migrate_version(const char *name, char *out, size_t len)
@@ -100,94 +56,42 @@ static void migrate_version(const char *name, char *out, size_t len)
     snprintf(out, len, "%.*s", (int)(strlen(name) - 4), name);
 }
 
-/* Read a whole file into a NUL-terminated buffer. NULL after printing. */
-static char *migrate_read(const char *dir, const char *name)
+/* The migration file recorded as version v, or NULL. */
+static const migrate_file *migrate_of_version(const migrate_set *s, const char *v)
 {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    if (!f)
-        goto fail;
-    for (;;) {
-        if (cap - len < 4096) {
-            char *nb = realloc(buf, cap ? cap * 2 : 65536);
-            if (!nb)
-                goto fail;
-            buf = nb;
-            cap = cap ? cap * 2 : 65536;
-        }
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0)
-            break;
+    char version[256];
+    for (size_t i = 0; i < s->n; i++) {
+        migrate_version(s->files[i].name, version, sizeof(version));
+        if (strcmp(version, v) == 0)
+            return &s->files[i];
     }
-    if (ferror(f))
-        goto fail;
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
-fail:
-    fprintf(stderr, "eposctl: migrate: cannot read %s: %s\n", path, strerror(errno));
-    if (f)
-        fclose(f);
-    free(buf);
     return NULL;
 }
 
-/* 1-based line of the 1-based character position pos of UTF-8 text sql. */
-static int migrate_line_of(const char *sql, long pos)
+static int migrate_is_retired(const char *v)
 {
-    int line = 1;
-    long chars = 0;
-    for (const unsigned char *p = (const unsigned char *)sql; *p; p++) {
-        if ((*p & 0xC0) == 0x80)
-            continue;
-        if (++chars >= pos)
-            break;
-        if (*p == '\n')
-            line++;
-    }
-    return line;
+    for (size_t i = 0; i < sizeof(migrate_retired) / sizeof(migrate_retired[0]); i++)
+        if (strcmp(migrate_retired[i], v) == 0)
+            return 1;
+    return 0;
 }
 
-/* Report a failed migration file in one line: file, line when known, error. */
-static void migrate_report(PGconn *conn, PGresult *res, const char *name, const char *sql)
-{
-    char msg[1024];
-    ctl_db_error(conn, res, msg, sizeof(msg));
-    const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
-    if (pos)
-        fprintf(stderr, "eposctl: migrate: %s failed at line %d: %s\n", name,
-                migrate_line_of(sql, atol(pos)), msg);
-    else
-        fprintf(stderr, "eposctl: migrate: %s failed: %s\n", name, msg);
-}
-
-/* Apply one file and record it, in one transaction. Returns 0 or -1 (printed). */
-static int migrate_apply(PGconn *conn, const char *dir, const char *name)
+/* Apply one migration and record it with its checksum, in one transaction.
+ * Returns 0 or -1 (printed). */
+static int migrate_apply(PGconn *conn, const migrate_file *f)
 {
     char version[256];
-    const char *params[1] = {version};
-    int rc = -1;
-    char *sql = migrate_read(dir, name);
-    if (!sql)
+    const char *params[2] = {version, f->sum};
+    migrate_version(f->name, version, sizeof(version));
+    if (ctl_db_exec(conn, "BEGIN", f->name) != 0)
         return -1;
-    migrate_version(name, version, sizeof(version));
-    if (ctl_db_exec(conn, "BEGIN", name) != 0)
-        goto out;
-    PGresult *res = PQexec(conn, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-        migrate_report(conn, res, name, sql);
-        PQclear(res);
+    if (migrate_exec_file(conn, f->name, f->sql) != 0)
         goto rollback;
-    }
-    PQclear(res);
-    res = PQexecParams(conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, NULL, params,
-                       NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(conn, "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)", 2,
+                     NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        migrate_report(conn, res, name, sql);
+        migrate_report(conn, res, f->name, NULL);
         PQclear(res);
         goto rollback;
     }
@@ -195,80 +99,153 @@ static int migrate_apply(PGconn *conn, const char *dir, const char *name)
     res = PQexec(conn, "COMMIT");
     /* A deferred constraint fails at COMMIT: that is this file's error too. */
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        migrate_report(conn, res, name, sql);
+        migrate_report(conn, res, f->name, f->sql);
         PQclear(res);
-        goto out;
+        return -1;
     }
     PQclear(res);
-    printf("applied %s\n", name);
+    printf("applied %s\n", f->name);
     fflush(stdout);
-    rc = 0;
-    goto out;
+    return 0;
 rollback:
     PQclear(PQexec(conn, "ROLLBACK"));
-out:
-    free(sql);
-    return rc;
+    return -1;
 }
 
-/* Fail when a recorded version has no file: the schema directory does not
- * match the database (an old checkout, a deleted or renamed file). */
-static int migrate_check_recorded(PGresult *applied, const migrate_set *s, const char *dir)
+/* A database built by the previous layout: rows without a checksum. Each
+ * gets the checksum of its file, or goes when its migration held only
+ * functions; one transaction. Returns 0, or -1 after printing. */
+static int migrate_adopt(PGconn *conn, PGresult *ledger, const migrate_set *s)
 {
-    char version[256];
-    for (int r = 0; r < PQntuples(applied); r++) {
-        const char *v = PQgetvalue(applied, r, 0);
-        int found = 0;
-        for (size_t i = 0; i < s->n && !found; i++) {
-            migrate_version(s->names[i], version, sizeof(version));
-            found = strcmp(version, v) == 0;
-        }
-        if (!found) {
+    int kept = 0, retired = 0, legacy = 0;
+    for (int r = 0; r < PQntuples(ledger); r++) {
+        const char *v = PQgetvalue(ledger, r, 0);
+        legacy += PQgetisnull(ledger, r, 1) &&
+                  (migrate_of_version(s, v) != NULL || migrate_is_retired(v));
+    }
+    if (!legacy)
+        return 0;
+    if (ctl_db_exec(conn, "BEGIN", "migrate: adopting the previous layout") != 0)
+        return -1;
+    for (int r = 0; r < PQntuples(ledger); r++) {
+        if (!PQgetisnull(ledger, r, 1))
+            continue;
+        const char *v = PQgetvalue(ledger, r, 0);
+        const migrate_file *f = migrate_of_version(s, v);
+        const char *params[2] = {v, f ? f->sum : NULL};
+        const char *sql = f ? "UPDATE schema_migrations SET checksum = $2 WHERE version = $1"
+                            : "DELETE FROM schema_migrations WHERE version = $1";
+        if (!f && !migrate_is_retired(v))
+            continue; /* reported as missing by migrate_verify */
+        PGresult *res =
+            ctl_db_query(conn, "migrate: adopting the previous layout", sql, f ? 2 : 1, params);
+        if (!res)
+            goto rollback;
+        PQclear(res);
+        kept += f != NULL;
+        retired += f == NULL;
+    }
+    if (ctl_db_exec(conn, "COMMIT", "migrate: adopting the previous layout") != 0)
+        return -1;
+    printf("adopted the previous schema layout: %d migrations checksummed, %d retired (their "
+           "functions are in functions/)\n",
+           kept, retired);
+    return 0;
+rollback:
+    PQclear(PQexec(conn, "ROLLBACK"));
+    return -1;
+}
+
+/* Every recorded migration has its file, unchanged since it was applied. */
+static int migrate_verify(PGresult *ledger, const migrate_set *s, const char *dir)
+{
+    for (int r = 0; r < PQntuples(ledger); r++) {
+        const char *v = PQgetvalue(ledger, r, 0);
+        const migrate_file *f = migrate_of_version(s, v);
+        if (!f) {
             fprintf(stderr,
                     "eposctl: migrate: migration %s is recorded in schema_migrations but %s/%s.sql "
                     "is missing\n",
                     v, dir, v);
             return -1;
         }
+        const char *sum = PQgetvalue(ledger, r, 1);
+        if (!PQgetisnull(ledger, r, 1) && strcmp(sum, f->sum) != 0) {
+            fprintf(stderr,
+                    "eposctl: migrate: migration %s was edited after it was applied (sha256 %.12s "
+                    "recorded, %.12s now): restore it and put the change in a new migration\n",
+                    f->name, sum, f->sum);
+            return -1;
+        }
     }
     return 0;
 }
 
-static int migrate_is_applied(PGresult *applied, const char *name)
+static PGresult *migrate_ledger(PGconn *conn)
+{
+    return ctl_db_query(conn, "migrate: reading schema_migrations",
+                        "SELECT version, checksum FROM schema_migrations ORDER BY version", 0,
+                        NULL);
+}
+
+static int migrate_is_applied(PGresult *ledger, const migrate_file *f)
 {
     char version[256];
-    migrate_version(name, version, sizeof(version));
-    for (int r = 0; r < PQntuples(applied); r++)
-        if (strcmp(PQgetvalue(applied, r, 0), version) == 0)
+    migrate_version(f->name, version, sizeof(version));
+    for (int r = 0; r < PQntuples(ledger); r++)
+        if (strcmp(PQgetvalue(ledger, r, 0), version) == 0)
             return 1;
     return 0;
 }
 
-/* With the lock held: apply every file not yet recorded. */
-static int migrate_run(PGconn *conn, const migrate_set *s, const char *dir)
+/* Create or update the ledger tables. A database built before the roles
+ * (052) has them owned by whoever migrated it then: say how to hand it over. */
+static int migrate_ledger_create(PGconn *conn)
 {
-    if (ctl_db_exec(conn,
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    " version text PRIMARY KEY,"
-                    " applied_at timestamptz NOT NULL DEFAULT now())",
-                    "migrate: creating schema_migrations") != 0)
+    PGresult *res = PQexec(conn, migrate_ledger_sql);
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc != 0) {
+        char msg[1024];
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        fprintf(stderr, "eposctl: migrate: creating the ledger: %s%s\n",
+                ctl_db_error(conn, res, msg, sizeof(msg)),
+                state && strcmp(state, "42501") == 0
+                    ? " (a database built before the roles: run migrate once as its owner, "
+                      "the superuser, to hand it to epos_ctl)"
+                    : "");
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* With the lock held: adopt an old ledger, verify, apply the new
+ * migrations, then the changed function files. */
+static int migrate_run(PGconn *conn, const migrate_set *migs, const migrate_set *fns,
+                       const char *dir)
+{
+    if (migrate_ledger_create(conn) != 0)
         return -1;
-    PGresult *applied =
-        ctl_db_query(conn, "migrate: reading schema_migrations",
-                     "SELECT version FROM schema_migrations ORDER BY version", 0, NULL);
-    if (!applied)
+    PGresult *ledger = migrate_ledger(conn);
+    if (!ledger)
         return -1;
-    int rc = migrate_check_recorded(applied, s, dir);
+    int rc = migrate_adopt(conn, ledger, migs);
+    if (rc == 0) {
+        PQclear(ledger);
+        ledger = migrate_ledger(conn);
+        rc = ledger ? migrate_verify(ledger, migs, dir) : -1;
+    }
     size_t done = 0;
-    for (size_t i = 0; rc == 0 && i < s->n; i++) {
-        if (migrate_is_applied(applied, s->names[i]))
+    for (size_t i = 0; rc == 0 && i < migs->n; i++) {
+        if (migrate_is_applied(ledger, &migs->files[i]))
             continue;
-        rc = migrate_apply(conn, dir, s->names[i]);
+        rc = migrate_apply(conn, &migs->files[i]);
         done += rc == 0;
     }
-    if (rc == 0 && done == 0)
-        printf("schema is up to date (%zu migrations)\n", s->n);
-    PQclear(applied);
+    if (rc == 0)
+        rc = migrate_functions(conn, fns, done > 0);
+    if (rc == 0)
+        printf("schema is up to date (%zu migrations, %zu function files)\n", migs->n, fns->n);
+    PQclear(ledger);
     return rc;
 }
 
@@ -276,7 +253,8 @@ int ctl_cmd_migrate(ctl_ctx *ctx, int argc, char **argv)
 {
     const char *dir = NULL;
     const ctl_opt opts[] = {{"dir", &dir, NULL}};
-    migrate_set set = {.n = 0};
+    migrate_set migs = {0}, fns = {0};
+    char sub[4096];
     PGconn *conn = NULL;
     int rc = CTL_FAIL;
 
@@ -286,7 +264,11 @@ int ctl_cmd_migrate(ctl_ctx *ctx, int argc, char **argv)
         dir = getenv("EPOS_SCHEMA_DIR");
     if (!dir || !*dir)
         dir = EPOS_SOURCE_DIR "/schema";
-    if (migrate_scan(dir, &set) != 0)
+    snprintf(sub, sizeof(sub), "%s/migrations", dir);
+    if (migrate_scan(sub, MIGRATE_NUMBERED, 0, &migs) != 0)
+        goto out;
+    snprintf(sub, sizeof(sub), "%s/functions", dir);
+    if (migrate_scan(sub, MIGRATE_FUNCTIONS, 1, &fns) != 0)
         goto out;
     conn = ctl_db_connect(ctx);
     if (!conn)
@@ -294,11 +276,13 @@ int ctl_cmd_migrate(ctl_ctx *ctx, int argc, char **argv)
     if (ctl_db_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",
                     "migrate: taking the migration lock") != 0)
         goto out;
-    if (migrate_run(conn, &set, dir) == 0)
+    snprintf(sub, sizeof(sub), "%s/migrations", dir);
+    if (migrate_run(conn, &migs, &fns, sub) == 0)
         rc = CTL_OK;
     /* The lock is the session's: PQfinish releases it. */
 out:
     PQfinish(conn);
-    migrate_set_free(&set);
+    migrate_set_free(&migs);
+    migrate_set_free(&fns);
     return rc;
 }

@@ -1,7 +1,7 @@
 /* reminders.c -- eposctl reminders run: re-run an org's deadline pass for a day on purpose, and
  * publish its events.
  *
- * epos_reminders_run (schema/032_reminders.sql) runs the pass whatever the
+ * epos_reminders_run (schema/functions/reminders.sql) runs the pass whatever the
  * calendar, the clock or an earlier run (a repeated run gets new Message-IDs
  * for its mails, which the workers send); this command then publishes the
  * events it appended on Redis channel ev:<topic> as "<seq> <frame>", the

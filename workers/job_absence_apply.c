@@ -1,7 +1,7 @@
 /* job_absence_apply.c -- the job "absence.apply" {notice_id}: apply a parent's notice to the
  * timesheet, publish its events.
  *
- * epos_absence_apply (schema/031_absence.sql) marks the days, appends the
+ * epos_absence_apply (schema/functions/absence.sql) marks the days, appends the
  * events for the group's staff and the parent and queues their mails, in one
  * transaction; it is idempotent (a notice applied once gives no frames), so
  * a job that runs twice changes and publishes nothing the second time. */

@@ -6,7 +6,7 @@
  *   1. only_offline (the payload's flag, else on by default for the kinds in
  *      offline_kinds): the hub keeps epos:online:<uid> while the user has a
  *      live connection; then the user saw it live and no mail goes;
- *   2. epos_email_prepare (schema/041_mail.sql): skip (already sent, no
+ *   2. epos_email_prepare (schema/functions/mail.sql): skip (already sent, no
  *      address, turned off), later (inside quiet hours: parked in
  *      mail_deferred and queued again when they end, so this job is done),
  *      or send;

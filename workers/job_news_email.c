@@ -1,7 +1,7 @@
 /* job_news_email.c -- the job "news.email" {news_id}: queue one mail per parent of a news
  * item's audience.
  *
- * epos_news_emails (schema/043_news_mail.sql) does it set-based, once per
+ * epos_news_emails (schema/functions/mail.sql) does it set-based, once per
  * item however often the job runs; the mails are 'email.notify' jobs of
  * their own (kind 'news', only while the parent is offline). */
 #include "publish.h"

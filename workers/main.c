@@ -246,6 +246,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "epos-worker: %s\n", err);
         return 1;
     }
+    config_pg_for(&config, "worker"); /* its own role: worker_pg_conninfo */
     int level = log_level_parse(config.log_level);
     if (level < 0) {
         fprintf(stderr, "epos-worker: bad log_level \"%s\" (debug|info|warn|error)\n",

@@ -1,7 +1,7 @@
 /* relay.c -- the outbox relay: claim unrelayed outbox rows, add them to their job streams, mark
  * them relayed.
  *
- * Crash safety, step by step (schema/040_queue.sql has the SQL):
+ * Crash safety, step by step (schema/functions/queue.sql has the SQL):
  *   1. epos_outbox_claim leases up to RELAY_BATCH rows for RELAY_LEASE_MS
  *      (FOR UPDATE SKIP LOCKED: relays of several workers take disjoint rows);
  *   2. one Lua script adds them to epos:jobs:<kind> with job id "ob:<id>",

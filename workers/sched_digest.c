@@ -2,7 +2,7 @@
  * every 5 s.
  *
  * Each tick runs two statements, each its own transaction and safe to run
- * from any number of workers at once (schema/042_digest.sql, 041_mail.sql):
+ * from any number of workers at once (schema/functions/mail.sql):
  *   epos_digest_collect(now - digest_delay_s, public_url) queues ONE digest
  *       mail per recipient with chat messages unread for digest_delay_s;
  *   epos_mail_release(now) queues again the mail held in mail_deferred

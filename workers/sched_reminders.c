@@ -1,7 +1,7 @@
 /* sched_reminders.c -- the deadline pass: epos_reminders_due every 15 s and right after each org's
  * deadline.
  *
- * epos_reminders_due (schema/032_reminders.sql) runs the pass of every org
+ * epos_reminders_due (schema/functions/reminders.sql) runs the pass of every org
  * whose deadline passed today on a workday and that has no reminder_runs
  * row yet: exactly once per org and day however many workers call it, and
  * a worker that was down at the deadline catches up the same evening (it

@@ -51,6 +51,41 @@ static void test_file_then_env(void **state)
     unlink(path);
 }
 
+/* Each process its own database role; EPOS_PG_CONNINFO alone points all at one. */
+static void test_pg_per_process(void **state)
+{
+    epos_config c;
+    char err[256];
+    write_file("pg_conninfo = user=hub\nworker_pg_conninfo = user=worker\n"
+               "ctl_pg_conninfo = user=ctl\n");
+    unsetenv("EPOS_PG_CONNINFO");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+    config_pg_for(&c, "hub");
+    assert_string_equal(c.pg_conninfo, "user=hub");
+    config_pg_for(&c, "worker");
+    assert_string_equal(c.pg_conninfo, "user=worker");
+    config_free(&c);
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+    config_pg_for(&c, "ctl");
+    assert_string_equal(c.pg_conninfo, "user=ctl");
+    config_free(&c);
+
+    setenv("EPOS_PG_CONNINFO", "user=elsewhere", 1);
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+    config_pg_for(&c, "worker");
+    assert_string_equal(c.pg_conninfo, "user=elsewhere");
+    config_free(&c);
+    setenv("EPOS_CTL_PG_CONNINFO", "user=ctl2", 1);
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+    config_pg_for(&c, "ctl");
+    assert_string_equal(c.pg_conninfo, "user=ctl2");
+    config_free(&c);
+    unsetenv("EPOS_CTL_PG_CONNINFO");
+    unsetenv("EPOS_PG_CONNINFO");
+    unlink(path);
+    (void)state;
+}
+
 static void test_bad_values(void **state)
 {
     epos_config c;
@@ -89,9 +124,8 @@ static void test_tls_pair(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_file_then_env),
-        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_file_then_env),
+        cmocka_unit_test(test_pg_per_process), cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_tls_pair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

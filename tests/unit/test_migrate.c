@@ -1,201 +1,7 @@
-/* test_migrate.c -- eposctl migrate/seed-demo on fresh databases, and the event log functions of
- * schema/. */
-#include <dirent.h>
-#include <libgen.h>
-#include <limits.h>
-#include <regex.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cmocka.h>
-#include <jansson.h>
-#include <libpq-fe.h>
-
-#define OUT_MAX (1 << 20)
-#define MAX_DBS 8
-
-static char admin_conninfo[1024];
-static char ctl_path[PATH_MAX];
-static char schema_dir[PATH_MAX];
-static char db_names[MAX_DBS][64];
-static int ndbs;
-
-/* ------------------------------------------------------------ helpers */
-
-static PGconn *pg_open(const char *conninfo)
-{
-    PGconn *c = PQconnectdb(conninfo);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("cannot connect (%s): %s", conninfo, PQerrorMessage(c));
-    PQclear(PQexec(c, "SET client_min_messages = warning"));
-    return c;
-}
-
-static void pg_ok(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-}
-
-/* First column of the first row of a one-parameter query, as a number. */
-static long long pg_num(PGconn *c, const char *sql, const char *param)
-{
-    const char *p[1] = {param};
-    PGresult *r = PQexecParams(c, sql, param ? 1 : 0, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    long long v = atoll(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
-
-/* The conninfo of a test database on the admin server. */
-static void db_conninfo(const char *db, char *out, size_t len)
-{
-    snprintf(out, len, "%s dbname=%s", admin_conninfo, db);
-}
-
-/* Create a fresh database "epos_test_migrate_<pid><suffix>", dropped at the end. */
-static const char *db_create(const char *suffix)
-{
-    assert_true(ndbs < MAX_DBS);
-    char *name = db_names[ndbs++];
-    snprintf(name, sizeof(db_names[0]), "epos_test_migrate_%d%s", (int)getpid(), suffix);
-    PGconn *c = pg_open(admin_conninfo);
-    char sql[160];
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
-    pg_ok(c, sql);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
-    pg_ok(c, sql);
-    PQfinish(c);
-    return name;
-}
-
-/* Start eposctl with args against conninfo, its stdout+stderr piped to us. */
-static FILE *ctl_start(const char *conninfo, const char *args)
-{
-    char cmd[PATH_MAX + 512];
-    setenv("EPOS_PG_CONNINFO", conninfo, 1);
-    unsetenv("EPOS_SCHEMA_DIR");
-    snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", ctl_path, args);
-    FILE *f = popen(cmd, "r");
-    assert_non_null(f);
-    return f;
-}
-
-/* Read everything into out; returns the exit status (-1: did not exit). */
-static int ctl_finish(FILE *f, char *out, size_t len)
-{
-    size_t n = fread(out, 1, len - 1, f);
-    out[n] = '\0';
-    int st = pclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int ctl_run(const char *conninfo, const char *args, char *out, size_t len)
-{
-    return ctl_finish(ctl_start(conninfo, args), out, len);
-}
-
-static int count_lines_with(const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
-
-static int count_char(const char *text, char ch)
-{
-    int n = 0;
-    for (; *text; text++)
-        n += *text == ch;
-    return n;
-}
-
-/* Number of NNN_*.sql files in the schema directory. */
-static int schema_file_count(void)
-{
-    DIR *d = opendir(schema_dir);
-    assert_non_null(d);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        n += len > 8 && e->d_name[3] == '_' && strcmp(e->d_name + len - 4, ".sql") == 0 &&
-             e->d_name[0] >= '0' && e->d_name[0] <= '9';
-    }
-    closedir(d);
-    return n;
-}
-
-static char *migrate_args(void)
-{
-    static char args[PATH_MAX + 32];
-    snprintf(args, sizeof(args), "migrate --dir '%s'", schema_dir);
-    return args;
-}
-
-/* ------------------------------------------------------------ setup */
-
-static int group_setup(void **state)
-{
-    const char *admin = getenv("EPOS_TEST_PG_ADMIN");
-    snprintf(admin_conninfo, sizeof(admin_conninfo), "%s",
-             admin && *admin ? admin : "host=127.0.0.1 port=45432 user=postgres dbname=postgres");
-
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n < 0)
-        return -1;
-    exe[n] = '\0';
-    char *dir = dirname(exe);
-    const char *ctl = getenv("EPOS_CTL");
-    if (ctl && *ctl)
-        snprintf(ctl_path, sizeof(ctl_path), "%s", ctl);
-    else
-        snprintf(ctl_path, sizeof(ctl_path), "%s/eposctl", dir);
-    if (access(ctl_path, X_OK) != 0) {
-        fprintf(stderr, "test_migrate: %s not found: build the eposctl target first\n", ctl_path);
-        return -1;
-    }
-    const char *src = getenv("EPOS_SOURCE_DIR");
-    if (src && *src)
-        snprintf(schema_dir, sizeof(schema_dir), "%s/schema", src);
-    else
-        snprintf(schema_dir, sizeof(schema_dir), "%s/../schema", dir);
-
-    PGconn *c = PQconnectdb(admin_conninfo);
-    int ok = PQstatus(c) == CONNECTION_OK;
-    if (!ok)
-        fprintf(stderr, "test_migrate: PostgreSQL (%s): %s", admin_conninfo, PQerrorMessage(c));
-    PQfinish(c);
-    (void)state;
-    return ok ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    PGconn *c = PQconnectdb(admin_conninfo);
-    for (int i = 0; i < ndbs && PQstatus(c) == CONNECTION_OK; i++) {
-        char sql[160];
-        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_names[i]);
-        PQclear(PQexec(c, sql));
-    }
-    PQfinish(c);
-    (void)state;
-    return 0;
-}
+/* test_migrate.c -- eposctl migrate (migrations, function files) and seed-demo on fresh databases,
+ * and the event log functions of schema/. */
+#define CTL_TEST_DB "epos_test_migrate"
+#include "ctl_harness.h"
 
 /* The main test database, migrated by test_migrate_twice. */
 static const char *main_db(void)
@@ -241,21 +47,26 @@ static void test_migrate_twice(void **state)
 {
     char ci[1024];
     char *out = malloc(OUT_MAX);
-    int files = schema_file_count();
-    assert_true(files >= 2);
+    int migs = schema_file_count("migrations"), funcs = schema_file_count("functions");
+    assert_true(migs >= 2 && funcs >= 2);
     main_conninfo(ci, sizeof(ci));
 
     assert_int_equal(ctl_run(ci, migrate_args(), out, OUT_MAX), 0);
-    assert_int_equal(count_lines_with(out, "applied "), files);
-    assert_non_null(strstr(out, "applied 001_core.sql\napplied 002_events.sql\n"));
+    assert_int_equal(count_lines_with(out, "applied "), migs + funcs);
+    assert_int_equal(count_lines_with(out, "applied functions/"), funcs);
+    assert_non_null(strstr(out, "applied 001_core.sql\napplied 020_feed.sql\n"));
 
     assert_int_equal(ctl_run(ci, migrate_args(), out, OUT_MAX), 0);
     assert_int_equal(count_lines_with(out, "applied "), 0);
 
     PGconn *c = pg_open(ci);
-    assert_int_equal(pg_num(c, "SELECT count(*) FROM schema_migrations", NULL), files);
+    assert_int_equal(pg_num(c, "SELECT count(*) FROM schema_migrations", NULL), migs);
     assert_int_equal(
-        pg_num(c, "SELECT count(*) FROM schema_migrations WHERE version = $1", "002_events"), 1);
+        pg_num(c, "SELECT count(*) FROM schema_migrations WHERE version = $1", "020_feed"), 1);
+    assert_int_equal(
+        pg_num(c, "SELECT count(*) FROM schema_migrations WHERE checksum ~ $1", "^[0-9a-f]{64}$"),
+        migs);
+    assert_int_equal(pg_num(c, "SELECT count(*) FROM schema_functions", NULL), funcs);
     PQfinish(c);
     free(out);
     (void)state;
@@ -277,22 +88,12 @@ static void test_recorded_file_missing(void **state)
     (void)state;
 }
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static void test_failed_file_rolls_back(void **state)
 {
     char dir[] = "/tmp/epos_test_migrate_XXXXXX", ci[1024], out[4096], args[PATH_MAX + 32];
-    assert_non_null(mkdtemp(dir));
-    write_file(dir, "001_ok.sql", "CREATE TABLE t_ok (a int);\n");
-    write_file(dir, "002_bad.sql",
+    scratch_schema(dir);
+    write_file(dir, "migrations/001_ok.sql", "CREATE TABLE t_ok (a int);\n");
+    write_file(dir, "migrations/002_bad.sql",
                "-- «half» of this file must not stay\nCREATE TABLE t_half (a int);\n\n"
                "INSERT INTO t_nosuch VALUES (1);\n");
     db_conninfo(db_create("_bad"), ci, sizeof(ci));
@@ -307,20 +108,98 @@ static void test_failed_file_rolls_back(void **state)
     assert_int_equal(pg_num(c, "SELECT count(*) FROM pg_class WHERE relname = $1", "t_ok"), 1);
     assert_int_equal(pg_num(c, "SELECT count(*) FROM pg_class WHERE relname = $1", "t_half"), 0);
     PQfinish(c);
+    scratch_remove(dir);
+    (void)state;
+}
 
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/001_ok.sql", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/002_bad.sql", dir);
-    unlink(path);
-    rmdir(dir);
+/* An applied migration edited afterwards stops migrate with one line naming
+ * it, before anything else is applied. */
+static void test_edited_migration_refused(void **state)
+{
+    char dir[] = "/tmp/epos_test_migrate_XXXXXX", ci[1024], out[4096], args[PATH_MAX + 32];
+    scratch_schema(dir);
+    write_file(dir, "migrations/001_t.sql", "CREATE TABLE t_one (a int);\n");
+    db_conninfo(db_create("_edit"), ci, sizeof(ci));
+    snprintf(args, sizeof(args), "migrate --dir '%s'", dir);
+    assert_int_equal(ctl_run(ci, args, out, sizeof(out)), 0);
+
+    write_file(dir, "migrations/001_t.sql", "CREATE TABLE t_one (a int, b int);\n");
+    write_file(dir, "migrations/002_t.sql", "CREATE TABLE t_two (a int);\n");
+    assert_int_equal(ctl_run(ci, args, out, sizeof(out)), 1);
+    assert_int_equal(count_char(out, '\n'), 1);
+    assert_non_null(strstr(out, "migration 001_t.sql was edited after it was applied"));
+    PGconn *c = pg_open(ci);
+    assert_int_equal(pg_num(c, "SELECT count(*) FROM pg_class WHERE relname = $1", "t_two"), 0);
+
+    write_file(dir, "migrations/001_t.sql", "CREATE TABLE t_one (a int);\n");
+    assert_int_equal(ctl_run(ci, args, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "applied 002_t.sql\n"));
+    assert_int_equal(pg_num(c, "SELECT count(*) FROM pg_class WHERE relname = $1", "t_two"), 1);
+    PQfinish(c);
+    scratch_remove(dir);
+    (void)state;
+}
+
+#define FN_A1                                                                                      \
+    "CREATE OR REPLACE FUNCTION epos_t_a() RETURNS int LANGUAGE sql AS $$ SELECT epos_t_z() $$;\n"
+#define FN_A2                                                                                      \
+    "CREATE OR REPLACE FUNCTION epos_t_a() RETURNS int LANGUAGE sql AS $$ SELECT epos_t_z() + 1 "  \
+    "$$;\n"
+#define FN_Z                                                                                       \
+    "CREATE OR REPLACE FUNCTION epos_t_z() RETURNS int LANGUAGE sql AS $$ SELECT count(*)::int "   \
+    "FROM t_f $$;\n"
+
+/* Function files: applied after the migrations in any order (a.sql calls a
+ * function of z.sql), again only when their text changed, and not at all
+ * when a function in them does not compile. */
+static void test_function_files(void **state)
+{
+    char dir[] = "/tmp/epos_test_migrate_XXXXXX", ci[1024], out[4096], args[PATH_MAX + 32];
+    scratch_schema(dir);
+    write_file(dir, "migrations/001_t.sql",
+               "CREATE TABLE t_f (a int); INSERT INTO t_f VALUES (1);\n");
+    write_file(dir, "functions/a.sql", FN_A1);
+    write_file(dir, "functions/z.sql", FN_Z);
+    db_conninfo(db_create("_fn"), ci, sizeof(ci));
+    snprintf(args, sizeof(args), "migrate --dir '%s'", dir);
+    assert_int_equal(ctl_run(ci, args, out, sizeof(out)), 0);
+    assert_non_null(
+        strstr(out, "applied 001_t.sql\napplied functions/a.sql\napplied functions/z.sql\n"));
+    PGconn *c = pg_open(ci);
+    assert_int_equal(pg_num(c, "SELECT epos_t_a()", NULL), 1);
+
+    /* Unchanged: nothing applied. Changed: only that file. */
+    assert_int_equal(ctl_run(ci, args, out, sizeof(out)), 0);
+    assert_int_equal(count_lines_with(out, "applied "), 0);
+    write_file(dir, "functions/a.sql", FN_A2);
+    assert_int_equal(ctl_run(ci, args, out, sizeof(out)), 0);
+    assert_int_equal(count_lines_with(out, "applied "), 1);
+    assert_non_null(strstr(out, "applied functions/a.sql\n"));
+    assert_int_equal(pg_num(c, "SELECT epos_t_a()", NULL), 2);
+
+    /* A body that does not compile: one line naming file and function, and
+     * nothing of this run stays (a.sql changed in the same run). */
+    write_file(dir, "functions/a.sql", FN_A1);
+    write_file(dir, "functions/b.sql",
+               "CREATE OR REPLACE FUNCTION epos_t_b() RETURNS int LANGUAGE sql AS $$\n"
+               "    SELECT a FROM t_nosuch $$;\n");
+    assert_int_equal(ctl_run(ci, args, out, sizeof(out)), 1);
+    assert_int_equal(count_char(out, '\n'), 1);
+    assert_non_null(
+        strstr(out, "functions/b.sql: epos_t_b() does not compile: relation \"t_nosuch\""));
+    assert_int_equal(pg_num(c, "SELECT epos_t_a()", NULL), 2);
+    assert_int_equal(pg_num(c, "SELECT count(*) FROM pg_proc WHERE proname = $1", "epos_t_b"), 0);
+    assert_int_equal(pg_num(c, "SELECT count(*) FROM schema_functions", NULL), 2);
+    PQfinish(c);
+    scratch_remove(dir);
     (void)state;
 }
 
 static void test_concurrent_migrates(void **state)
 {
     char ci[1024], out1[8192], out2[8192];
-    int files = schema_file_count();
+    int migs = schema_file_count("migrations");
+    int files = migs + schema_file_count("functions");
     db_conninfo(db_create("_conc"), ci, sizeof(ci));
     /* Both start before either reads the result; the advisory lock decides. */
     FILE *a = ctl_start(ci, migrate_args());
@@ -330,7 +209,7 @@ static void test_concurrent_migrates(void **state)
     assert_int_equal(count_lines_with(out1, "applied ") + count_lines_with(out2, "applied "),
                      files);
     PGconn *c = pg_open(ci);
-    assert_int_equal(pg_num(c, "SELECT count(*) FROM schema_migrations", NULL), files);
+    assert_int_equal(pg_num(c, "SELECT count(*) FROM schema_migrations", NULL), migs);
     PQfinish(c);
     (void)state;
 }
@@ -592,6 +471,8 @@ int main(void)
         cmocka_unit_test(test_migrate_twice),
         cmocka_unit_test(test_recorded_file_missing),
         cmocka_unit_test(test_failed_file_rolls_back),
+        cmocka_unit_test(test_edited_migration_refused),
+        cmocka_unit_test(test_function_files),
         cmocka_unit_test(test_concurrent_migrates),
         cmocka_unit_test(test_event_append_gap_free),
         cmocka_unit_test(test_seed_demo_and_topics),

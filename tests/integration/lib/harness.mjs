@@ -8,7 +8,7 @@
 //   EPOS_BUILD_DIR    where epos-hub, epos-worker, eposctl are
 //   EPOS_VAR          the test stack's state directory (var/test)
 //   EPOS_CONF         its config file (var/test/epos.conf)
-//   EPOS_PG_CONNINFO  the test database (epos_test), for psql()
+//   EPOS_PG_CONNINFO  the test database (epos_test) as the superuser, for psql()
 //   EPOS_MAILDIR      the SMTP server's maildir, for mailbox()
 //   EPOS_DEMO_USERS   users.json of the seeded demo region, for demoUsers()
 //
@@ -49,7 +49,10 @@ export function readConfig(path = CONF) {
 }
 
 export const config = readConfig();
-export const PG_CONNINFO = env.EPOS_PG_CONNINFO || config.pg_conninfo;
+// The tests' own checks run as the superuser; pg_conninfo in the config is
+// the hub's role, which may read almost nothing (schema/functions/roles.sql).
+export const PG_CONNINFO = env.EPOS_PG_CONNINFO ||
+  (config.pg_conninfo || "").replace(/\buser=\S+/, "user=postgres").replace(/\bpassfile=\S+/, "");
 
 // Sanitizer settings when run outside scripts/test (which sets the same).
 const SAN_ENV = {

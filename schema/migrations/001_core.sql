@@ -6,10 +6,16 @@
 -- Enum-like columns are text with a CHECK: adding a value later is an
 -- ALTER TABLE … DROP/ADD CONSTRAINT in a new migration, no type to migrate.
 
--- The migrations ledger. eposctl creates it before the first migration (it
--- must read it first); repeated here so the file documents the whole model.
+-- The ledgers. eposctl creates them before the first migration (it must
+-- read them first); repeated here so the file documents the whole model.
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    text PRIMARY KEY,                 -- file name without ".sql", e.g. '001_core'
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    checksum   text                              -- sha256 of the file as applied (hex)
+);
+CREATE TABLE IF NOT EXISTS schema_functions (
+    file       text PRIMARY KEY,                 -- 'chat.sql' of schema/functions/
+    checksum   text NOT NULL,                    -- sha256 of the file as last applied
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 

@@ -1,25 +1,18 @@
--- 031_absence.sql -- parents' absence notices: filing, applying to the timesheet (worker), withdrawing, listing.
+-- absence.sql -- parents' absence notices: filing, applying to the timesheet (worker), withdrawing, listing.
 --
 -- A parent files a notice (POST /api/absences); the same transaction queues
 -- an 'absence.apply' job, and the worker's job calls epos_absence_apply,
 -- which marks the covered workdays absent (source 'parent') — never over a
 -- teacher's mark — tells the group's staff live and by mail and confirms to
 -- the parent. Withdrawing removes the parent's marks from today on. Events
--- are appended through epos_events_emit (030) in its lock order.
-
--- cid: the client's id of the request, so a retried POST finds its notice.
--- applied_at: epos_absence_apply ran (it runs once however often the job does).
-ALTER TABLE absence_notices
-    ADD COLUMN cid text CHECK (cid IS NULL OR char_length(cid) BETWEEN 1 AND 64),
-    ADD COLUMN applied_at timestamptz,
-    ADD CONSTRAINT absence_notices_parent_cid_key UNIQUE (parent_id, cid);
+-- are appended through epos_events_emit (events.sql) in its lock order.
 
 -- ---------------------------------------------------------------- helpers
 
 -- epos_absence_item(id) -> the notice as the API shows it:
 -- {id,child_id,child_name,group_id,group_name,org_id,parent_id,parent_name,
 --  from,to,lessons,reason,status,created_at,updated_at,applied}. NULL for an unknown id.
-CREATE FUNCTION epos_absence_item(p_id bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_absence_item(p_id bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', n.id, 'child_id', n.child_id, 'child_name', c.full_name,
@@ -44,18 +37,11 @@ LANGUAGE sql STABLE AS $$
      WHERE n.id = p_id
 $$;
 
--- epos_period_text(from, to) -> '22.11.2026' or 'с 22.11.2026 по 24.11.2026'.
-CREATE FUNCTION epos_period_text(p_from date, p_to date) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE WHEN p_from = p_to THEN epos_date_text(p_from)
-                ELSE format('с %s по %s', epos_date_text(p_from), epos_date_text(p_to)) END
-$$;
-
 -- epos_absence_lessons(value, kind, lessons_per_day, from, to) -> the sorted
 -- lesson numbers of a notice's "lessons", NULL for a whole-day notice (no
 -- value or JSON null). EP400 unless the group is a class with lessons, the
 -- notice is for one day, and the list holds distinct numbers 1..lessons_per_day.
-CREATE FUNCTION epos_absence_lessons(p_val jsonb, p_kind text, p_lpd int, p_from date, p_to date)
+CREATE OR REPLACE FUNCTION epos_absence_lessons(p_val jsonb, p_kind text, p_lpd int, p_from date, p_to date)
 RETURNS int[]
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
@@ -88,7 +74,7 @@ END
 $$;
 
 -- epos_absence_reason(value) -> the trimmed reason; EP400 unless a string of 1..500 characters.
-CREATE FUNCTION epos_absence_reason(p_val jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION epos_absence_reason(p_val jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     v text := CASE WHEN jsonb_typeof(p_val) = 'string' THEN btrim(p_val #>> '{}') END;
@@ -106,7 +92,7 @@ $$;
 -- epos_absence_dates(body, today) -> (from, to) of a notice body; "to"
 -- defaults to "from". EP400 for a bad or missing date, reversed dates, a
 -- past day, more than 60 days, or an end more than 180 days ahead.
-CREATE FUNCTION epos_absence_dates(p_body jsonb, p_today date, OUT d_from date, OUT d_to date)
+CREATE OR REPLACE FUNCTION epos_absence_dates(p_body jsonb, p_today date, OUT d_from date, OUT d_to date)
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     d_from := epos_need(epos_body_date(p_body, 'from'), 'Укажите дату начала (from)');
@@ -129,7 +115,7 @@ $$;
 
 -- epos_absence_cid(value) -> the client id of a notice body, NULL when
 -- missing or null; EP400 unless a string of 1..64 characters.
-CREATE FUNCTION epos_absence_cid(p_val jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION epos_absence_cid(p_val jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF p_val IS NULL OR jsonb_typeof(p_val) = 'null' THEN
@@ -151,9 +137,10 @@ $$;
 -- A retry with the same cid returns the notice it made. EP400 bad body,
 -- EP404 unknown child, EP403 not your child, EP409 an active notice
 -- already covers one of the days.
-CREATE FUNCTION epos_api_absences_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_absences_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_child   bigint;
     k         record;
@@ -212,7 +199,7 @@ $$;
 -- epos_absence_mail_filed(notice, gid) queues the mails of an applied
 -- notice: 'absence.notice' to each bound teacher and the class teacher of
 -- the group, 'absence.status' to the parent who filed it.
-CREATE FUNCTION epos_absence_mail_filed(p_notice bigint, p_gid bigint) RETURNS void
+CREATE OR REPLACE FUNCTION epos_absence_mail_filed(p_notice bigint, p_gid bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     r      record;
@@ -250,7 +237,7 @@ $$;
 -- (the item with action and the days marked or unmarked), a 'timesheet.mark'
 -- per day (absent from the parent, or unmarked), and 'timesheet.summary'
 -- when today is one of the days. [] without a group.
-CREATE FUNCTION epos_absence_events(p_notice bigint, p_gid bigint, p_action text, p_days date[],
+CREATE OR REPLACE FUNCTION epos_absence_events(p_notice bigint, p_gid bigint, p_action text, p_days date[],
                                     p_by bigint, p_today date) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN p_gid IS NULL THEN '[]'::jsonb ELSE
@@ -277,7 +264,7 @@ $$;
 -- 'parent', the notice's reason and lessons, notice_id) unless a teacher
 -- marked it already; a teacher's absence on those days becomes explained
 -- by the notice (notice_id set, nothing else changed).
-CREATE FUNCTION epos_absence_mark_days(p_notice bigint, p_gid bigint, p_org bigint, p_today date)
+CREATE OR REPLACE FUNCTION epos_absence_mark_days(p_notice bigint, p_gid bigint, p_org bigint, p_today date)
 RETURNS date[]
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -320,13 +307,14 @@ $$;
 -- Idempotent: a notice already applied, withdrawn or unknown gives
 -- {"frames":[]} and changes nothing. The caller publishes the frames on
 -- ev:<topic>, as the hub does for the API functions.
-CREATE FUNCTION epos_absence_apply(p_notice bigint) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION epos_absence_apply(p_notice bigint) RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     n        absence_notices%ROWTYPE;
     k        record;
     v_today  date;
-    v_days   date[] := '{}';
+    v_days   date[] := '{}'::date[];
     v_events jsonb;
 BEGIN
     SELECT * INTO n FROM absence_notices x WHERE x.id = p_notice FOR UPDATE;
@@ -361,9 +349,10 @@ $$;
 -- 'unmarked' per removed day on timesheet:<gid>, 'absence.status' (status
 -- 'withdrawn') on user:<parent who filed it>. EP404 unknown notice, EP403
 -- not your child, EP409 already withdrawn.
-CREATE FUNCTION epos_api_absences_withdraw(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_absences_withdraw(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     n        absence_notices%ROWTYPE;
     k        record;
@@ -409,7 +398,7 @@ $$;
 -- epos_absence_children(uid) -> the children whose notices uid may see: their
 -- own children, the children of groups they teach or are class teacher of,
 -- every child of the orgs they administer.
-CREATE FUNCTION epos_absence_children(p_uid bigint) RETURNS SETOF bigint
+CREATE OR REPLACE FUNCTION epos_absence_children(p_uid bigint) RETURNS SETOF bigint
 LANGUAGE sql STABLE AS $$
     SELECT g.child_id FROM guardians g WHERE g.user_id = p_uid
     UNION
@@ -427,9 +416,10 @@ $$;
 -- 100: a parent sees their children's notices, staff those of their groups
 -- (administrators: their org's). With child_id only that child's (EP404
 -- unknown child, EP403 a child they may not see).
-CREATE FUNCTION epos_api_absences_list(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_absences_list(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_child bigint;
     v_list  jsonb;

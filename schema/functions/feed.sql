@@ -1,4 +1,7 @@
--- 020_feed.sql -- the feed: news and calendar events, who sees them, publishing them.
+-- feed.sql -- news and calendar events: the feed, publishing, acknowledgements, POST /api/publish.
+
+-- ========================================================================
+-- the feed: news and calendar events, who sees them, publishing them.
 --
 -- A news item (kind 'news') or calendar event (kind 'event') is for a whole
 -- org (one news_audience row with group_id NULL) or for chosen groups (one row
@@ -9,12 +12,6 @@
 -- Refusals raise EP4xx with a Russian message (docs/ARCHITECTURE.md,
 -- "The API functions").
 
--- A retried POST with the same client id "cid" finds the item it made.
-ALTER TABLE news ADD COLUMN cid text CHECK (cid IS NULL OR char_length(cid) BETWEEN 1 AND 64);
-CREATE UNIQUE INDEX news_author_cid_idx ON news (author_id, cid) WHERE cid IS NOT NULL;
--- An author always sees what they published (GET /api/feed).
-CREATE INDEX news_author_idx ON news (author_id, id DESC);
-
 -- ---------------------------------------------------------------- reading
 
 -- epos_news_item(news, uid) -> the feed item as uid sees it:
@@ -22,7 +19,7 @@ CREATE INDEX news_author_idx ON news (author_id, id DESC);
 --  require_ack,acked,created_at}. group_ids is [] for the whole org; acked is
 -- whether uid acknowledged it (false for a NULL uid: the item as published).
 -- NULL for an unknown item.
-CREATE FUNCTION epos_news_item(p_news bigint, p_uid bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_news_item(p_news bigint, p_uid bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', n.id,
@@ -49,7 +46,7 @@ $$;
 -- feed topics (org:<id>, group:<id>) the user is subscribed to. A parent:
 -- their children's orgs and groups; staff: the orgs where they have a role
 -- and their bound groups and classes; an admin: every group of their org.
-CREATE FUNCTION epos_feed_scope(p_uid bigint, OUT orgs bigint[], OUT groups bigint[])
+CREATE OR REPLACE FUNCTION epos_feed_scope(p_uid bigint, OUT orgs bigint[], OUT groups bigint[])
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(array_agg(substr(t, 5)::bigint) FILTER (WHERE t LIKE 'org:%'), '{}'),
            coalesce(array_agg(substr(t, 7)::bigint) FILTER (WHERE t LIKE 'group:%'), '{}')
@@ -58,7 +55,7 @@ $$;
 
 -- epos_news_visible(news, uid) -> true when uid may see the item: it is for
 -- an org or a group in their feed scope, or they wrote it.
-CREATE FUNCTION epos_news_visible(p_news bigint, p_uid bigint) RETURNS boolean
+CREATE OR REPLACE FUNCTION epos_news_visible(p_news bigint, p_uid bigint) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT EXISTS (
         SELECT 1
@@ -74,9 +71,10 @@ $$;
 -- GET /api/feed?before=<id>&limit=<n> → {"items":[item…]} newest first: the
 -- items the caller may see (epos_news_visible) with id < before, at most
 -- limit (default 20, 1..100). EP400 when before or limit is not a number.
-CREATE FUNCTION epos_api_feed(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_feed(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_before bigint := epos_arg_int(p_args, 'before', NULL);
     v_limit  bigint := least(greatest(epos_arg_int(p_args, 'limit', 20), 1), 100);
@@ -114,7 +112,7 @@ $$;
 -- epos_news_text(value, field, min, max) -> the trimmed string; EP400 naming
 -- the field unless it is a JSON string of min..max characters once trimmed
 -- (a missing value counts as '' when min is 0).
-CREATE FUNCTION epos_news_text(p_val jsonb, p_field text, p_min int, p_max int) RETURNS text
+CREATE OR REPLACE FUNCTION epos_news_text(p_val jsonb, p_field text, p_min int, p_max int) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     v text;
@@ -140,7 +138,7 @@ $$;
 -- epos_news_date(value, field) -> the date of a JSON string 'YYYY-MM-DD';
 -- EP400 naming the field for anything else, a calendar-impossible date
 -- such as 2026-02-30 included.
-CREATE FUNCTION epos_news_date(p_val jsonb, p_field text) RETURNS date
+CREATE OR REPLACE FUNCTION epos_news_date(p_val jsonb, p_field text) RETURNS date
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     v text;
@@ -164,7 +162,7 @@ $$;
 
 -- epos_require_targets(org, groups) raises EP404 naming the org (when not
 -- NULL) or the first of the groups that does not exist.
-CREATE FUNCTION epos_require_targets(p_org bigint, p_groups bigint[]) RETURNS void
+CREATE OR REPLACE FUNCTION epos_require_targets(p_org bigint, p_groups bigint[]) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_gid bigint;
@@ -186,7 +184,7 @@ $$;
 --   an admin of the org: the whole org or any of its groups;
 --   a class teacher: only their own classes, named in groups;
 --   anyone else: EP403.
-CREATE FUNCTION epos_news_check_author(p_uid bigint, p_org bigint, p_groups bigint[]) RETURNS void
+CREATE OR REPLACE FUNCTION epos_news_check_author(p_uid bigint, p_org bigint, p_groups bigint[]) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_gid bigint;
@@ -225,7 +223,7 @@ $$;
 
 -- epos_news_replay(news, uid, kind) -> the API result of a retried post: 200
 -- {"item"} without frames; EP409 when the cid made an item of the other kind.
-CREATE FUNCTION epos_news_replay(p_news bigint, p_uid bigint, p_kind text) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_news_replay(p_news bigint, p_uid bigint, p_kind text) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     PERFORM 1 FROM news n WHERE n.id = p_news AND n.kind = p_kind;
@@ -241,7 +239,7 @@ $$;
 -- or /api/events (kind 'event') body, validated: EP400 naming the first bad
 -- field. group_ids distinct and sorted ('{}': the whole org); body '' when
 -- absent; for an event, event_date required and event_kind 'event' unless given.
-CREATE FUNCTION epos_news_parse(p_kind text, p_body jsonb,
+CREATE OR REPLACE FUNCTION epos_news_parse(p_kind text, p_body jsonb,
                                 OUT org_id bigint, OUT group_ids bigint[], OUT title text,
                                 OUT body text, OUT event_date date, OUT event_kind text,
                                 OUT require_ack boolean)
@@ -278,7 +276,7 @@ $$;
 -- 'news' or 'calendar.event', data the item as published — on each audience
 -- topic: org:<id> for a whole-org item, else group:<gid> in id order (writers
 -- lock topics in one order).
-CREATE FUNCTION epos_news_events(p_news bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_news_events(p_news bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_item   jsonb := epos_news_item(p_news, NULL);
@@ -286,7 +284,7 @@ DECLARE
     v_topics text[];
     v_topic  text;
     v_frame  text;
-    v_frames jsonb := '[]';
+    v_frames jsonb := '[]'::jsonb;
 BEGIN
     v_topics := CASE WHEN jsonb_array_length(v_item -> 'group_ids') = 0
                      THEN ARRAY['org:' || (v_item ->> 'org_id')]
@@ -308,7 +306,7 @@ $$;
 -- audits; 201 {"item"} with the frames. A body with a "cid" (1..64
 -- characters) this author already used returns that item with 200 and no
 -- frames (EP409 if it was of the other kind).
-CREATE FUNCTION epos_news_publish(p_uid bigint, p_kind text, p_body jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_news_publish(p_uid bigint, p_kind text, p_body jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     f      record;
@@ -349,9 +347,10 @@ $$;
 
 -- POST /api/news {"org_id","title","body"?,"group_ids"?,"require_ack"?,"cid"?}
 -- → 201 {"item"}: epos_news_publish of a news item.
-CREATE FUNCTION epos_api_news_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_news_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     RETURN epos_news_publish(p_uid, 'news', p_body);
@@ -361,11 +360,206 @@ $$;
 -- POST /api/events {"org_id","title","body"?,"event_date","event_kind"?,"group_ids"?,
 -- "require_ack"?,"cid"?} → 201 {"item"}: epos_news_publish of a calendar event
 -- (event_kind defaults to 'event').
-CREATE FUNCTION epos_api_events_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_events_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     RETURN epos_news_publish(p_uid, 'event', p_body);
+END
+$$;
+
+-- ========================================================================
+-- "ознакомлен": acknowledging a news item, and the author's statistics.
+--
+-- A parent acknowledges an item that asks for it; the author is told live
+-- (event news.ack on user:<author>) so their statistics move without a
+-- reload. The statistics list who acknowledged and which parents of the
+-- audience have not yet.
+
+-- epos_news_require_visible(news, uid) -> the item's row; EP404 when there is
+-- no such item or uid may not see it (epos_news_visible).
+CREATE OR REPLACE FUNCTION epos_news_require_visible(p_news bigint, p_uid bigint) RETURNS news
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v news;
+BEGIN
+    SELECT * INTO v FROM news n WHERE n.id = p_news;
+    IF NOT FOUND OR NOT epos_news_visible(p_news, p_uid) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Публикация не найдена';
+    END IF;
+    RETURN v;
+END
+$$;
+
+-- POST /api/news/{id}/ack → {"ok":true}. Only a user who can see the item
+-- (EP404 otherwise) and only for an item that asks for it (EP409). Idempotent:
+-- the first acknowledgement stores the time and appends news.ack
+-- {news_id,user_id,name,at} on user:<author> (frames); a repeat changes nothing.
+CREATE OR REPLACE FUNCTION epos_api_news_ack(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    v_news   news;
+    v_at     timestamptz;
+    v_topic  text;
+    v_frame  text;
+    v_frames jsonb := '[]'::jsonb;
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    v_news := epos_news_require_visible(p_id, p_uid);
+    IF NOT v_news.require_ack THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP409', MESSAGE = 'Эта публикация не требует подтверждения';
+    END IF;
+    INSERT INTO news_acks AS k (news_id, user_id) VALUES (p_id, p_uid)
+    ON CONFLICT (news_id, user_id) DO NOTHING
+    RETURNING k.acked_at INTO v_at;
+    IF v_at IS NOT NULL AND v_news.author_id IS NOT NULL THEN
+        v_topic := 'user:' || v_news.author_id;
+        SELECT a.frame INTO v_frame
+          FROM epos_event_append(v_topic, 'news.ack',
+                                 jsonb_build_object('news_id', p_id, 'user_id', p_uid,
+                                                    'name', (SELECT u.full_name FROM users u
+                                                              WHERE u.id = p_uid),
+                                                    'at', epos_ts(v_at))) a;
+        v_frames := jsonb_build_array(jsonb_build_object('topic', v_topic, 'frame', v_frame));
+    END IF;
+    RETURN jsonb_build_object('status', 200, 'body', jsonb_build_object('ok', true),
+                              'frames', v_frames);
+END
+$$;
+
+-- epos_news_audience_parents(news) -> (id, name): the parents (enabled
+-- guardians) of the children the item is for — every child of the org for a
+-- whole-org item, else the children enrolled in its groups.
+CREATE OR REPLACE FUNCTION epos_news_audience_parents(p_news bigint) RETURNS TABLE (id bigint, name text)
+LANGUAGE sql STABLE AS $$
+    WITH kids AS (
+        SELECT c.id FROM news n
+          JOIN news_audience a ON a.news_id = n.id AND a.group_id IS NULL
+          JOIN children c ON c.org_id = n.org_id
+         WHERE n.id = p_news
+        UNION
+        SELECT e.child_id FROM news_audience a
+          JOIN enrolments e ON e.group_id = a.group_id
+         WHERE a.news_id = p_news
+    )
+    SELECT DISTINCT u.id, u.full_name
+      FROM kids k
+      JOIN guardians g ON g.child_id = k.id
+      JOIN users u ON u.id = g.user_id AND NOT u.disabled
+$$;
+
+-- GET /api/news/{id}/acks → {"acked":[{id,name,at}],"pending":[{id,name}]}:
+-- acked — everyone who acknowledged, earliest first; pending — the audience's
+-- parents (epos_news_audience_parents) who have not, by name. The author or
+-- an admin of the item's org only (EP403); EP404 for an unknown item.
+CREATE OR REPLACE FUNCTION epos_api_news_acks(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    v_news    news;
+    v_acked   jsonb;
+    v_pending jsonb;
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    SELECT * INTO v_news FROM news n WHERE n.id = p_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Публикация не найдена';
+    END IF;
+    IF v_news.author_id IS DISTINCT FROM p_uid
+       AND NOT EXISTS (SELECT 1 FROM staff_roles r WHERE r.user_id = p_uid
+                                                      AND r.org_id = v_news.org_id AND r.role = 'admin') THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP403',
+            MESSAGE = 'Статистику ознакомления видят автор и администратор организации';
+    END IF;
+    SELECT coalesce(jsonb_agg(jsonb_build_object('id', u.id, 'name', u.full_name,
+                                                 'at', epos_ts(k.acked_at))
+                              ORDER BY k.acked_at, u.id), '[]')
+      INTO v_acked
+      FROM news_acks k JOIN users u ON u.id = k.user_id
+     WHERE k.news_id = p_id;
+    SELECT coalesce(jsonb_agg(jsonb_build_object('id', p.id, 'name', p.name) ORDER BY p.name, p.id), '[]')
+      INTO v_pending
+      FROM epos_news_audience_parents(p_id) p
+     WHERE NOT EXISTS (SELECT 1 FROM news_acks k WHERE k.news_id = p_id AND k.user_id = p.id);
+    RETURN jsonb_build_object('status', 200,
+                              'body', jsonb_build_object('acked', v_acked, 'pending', v_pending));
+END
+$$;
+
+-- ========================================================================
+-- POST /api/publish: another EPOS subsystem pushes an event to users, groups or an org.
+--
+-- The hub has already checked the API key; there is no user or session.
+-- Each target gets the event on its own topic (user:<id>, group:<id>,
+-- org:<id>), persisted in the log like any other, so it is replayed on resume.
+
+-- POST /api/publish {"type","data":{…},"users"?:[uid],"groups"?:[gid],"org"?:id}
+-- → 200 {"events":[{"topic","seq"}]} with the frames. type matches
+-- ^[a-z][a-z0-9_.]{0,63}$ and data is an object (EP400); at least one and at
+-- most 1000 targets (EP400); an unknown user, group or org is EP404 and
+-- nothing is published. Topics are appended users, then groups, then the org,
+-- each in id order (writers lock topics in one order). Audited.
+CREATE OR REPLACE FUNCTION epos_api_publish(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    v_type   text;
+    v_users  bigint[];
+    v_groups bigint[];
+    v_org    bigint;
+    v_bad    bigint;
+    v_topics text[];
+    v_topic  text;
+    v_seq    bigint;
+    v_frame  text;
+    v_events jsonb := '[]'::jsonb;
+    v_frames jsonb := '[]'::jsonb;
+BEGIN
+    PERFORM epos_body_object(p_body);
+    IF jsonb_typeof(p_body -> 'type') IS DISTINCT FROM 'string'
+       OR (p_body ->> 'type') !~ '^[a-z][a-z0-9_.]{0,63}$' THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400',
+            MESSAGE = 'Поле «type» должно быть строкой из строчных латинских букв, цифр, «_» и «.» (до 64 символов)';
+    END IF;
+    v_type := p_body ->> 'type';
+    IF jsonb_typeof(p_body -> 'data') IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Поле «data» должно быть JSON-объектом';
+    END IF;
+    v_users := ARRAY(SELECT x FROM unnest(epos_json_ids(p_body -> 'users', 'users')) AS x ORDER BY x);
+    v_groups := ARRAY(SELECT x FROM unnest(epos_json_ids(p_body -> 'groups', 'groups')) AS x ORDER BY x);
+    v_org := epos_json_id(p_body -> 'org', 'org');
+    IF cardinality(v_users) + cardinality(v_groups) + (v_org IS NOT NULL)::int = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Укажите получателей: «users», «groups» или «org»';
+    END IF;
+    IF cardinality(v_users) + cardinality(v_groups) + (v_org IS NOT NULL)::int > 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Не более 1000 получателей за один запрос';
+    END IF;
+
+    SELECT x INTO v_bad FROM unnest(v_users) AS x
+     WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = x) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = format('Пользователь %s не найден', v_bad);
+    END IF;
+    PERFORM epos_require_targets(v_org, v_groups);
+
+    v_topics := ARRAY(SELECT 'user:' || x FROM unnest(v_users) AS x ORDER BY x)
+             || ARRAY(SELECT 'group:' || x FROM unnest(v_groups) AS x ORDER BY x)
+             || ARRAY(SELECT 'org:' || v_org WHERE v_org IS NOT NULL);
+    FOREACH v_topic IN ARRAY v_topics LOOP
+        SELECT a.seq, a.frame INTO v_seq, v_frame FROM epos_event_append(v_topic, v_type, p_body -> 'data') a;
+        v_events := v_events || jsonb_build_object('topic', v_topic, 'seq', v_seq);
+        v_frames := v_frames || jsonb_build_object('topic', v_topic, 'frame', v_frame);
+    END LOOP;
+    INSERT INTO audit_log (action, object, detail)
+    VALUES ('publish', v_type, jsonb_build_object('users', to_jsonb(v_users), 'groups', to_jsonb(v_groups),
+                                                  'org', v_org));
+    RETURN jsonb_build_object('status', 200, 'body', jsonb_build_object('events', v_events),
+                              'frames', v_frames);
 END
 $$;

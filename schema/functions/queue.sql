@@ -1,23 +1,20 @@
--- 040_queue.sql -- the outbox relay's lease, relayed and done bookkeeping, and the test job's effects.
+-- queue.sql -- the outbox relay: lease a batch, mark it relayed or done, requeue, purge.
+
+-- ========================================================================
+-- the outbox relay's lease, relayed and done bookkeeping, and the test job's effects.
 --
 -- The relay (workers/relay.c) leases a batch (claimed_until), adds it to the
 -- Redis streams, marks it relayed; a worker that finished a job marks its row
 -- done. Rows relayed and not done are relayed again when Redis comes back
 -- without its data (epos_outbox_requeue).
 
-ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claimed_until timestamptz;
-ALTER TABLE outbox ADD COLUMN IF NOT EXISTS done_at timestamptz;
-
-CREATE INDEX IF NOT EXISTS outbox_undone_idx ON outbox (id)
-    WHERE relayed_at IS NOT NULL AND done_at IS NULL;
-CREATE INDEX IF NOT EXISTS outbox_done_at_idx ON outbox (done_at) WHERE done_at IS NOT NULL;
-
 -- Lease up to p_limit unrelayed rows for p_lease_ms, oldest first. Rows
 -- leased by another relay (or locked by its claim right now) are skipped, so
 -- several workers relay disjoint batches.
 CREATE OR REPLACE FUNCTION epos_outbox_claim(p_limit int, p_lease_ms int)
 RETURNS TABLE (id bigint, kind text, payload text)
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH c AS (
         UPDATE outbox o
            SET claimed_until = clock_timestamp() + make_interval(secs => p_lease_ms / 1000.0)
@@ -33,7 +30,8 @@ $$;
 
 -- The batch is in Redis.
 CREATE OR REPLACE FUNCTION epos_outbox_relayed(p_ids bigint[]) RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH u AS (
         UPDATE outbox SET relayed_at = now(), claimed_until = NULL
          WHERE id = ANY (p_ids) AND relayed_at IS NULL
@@ -43,7 +41,8 @@ $$;
 
 -- Redis did not take the batch: the next poll may lease it again at once.
 CREATE OR REPLACE FUNCTION epos_outbox_release(p_ids bigint[]) RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH u AS (
         UPDATE outbox SET claimed_until = NULL
          WHERE id = ANY (p_ids) AND relayed_at IS NULL
@@ -53,7 +52,8 @@ $$;
 
 -- Their jobs finished (done or dead-lettered).
 CREATE OR REPLACE FUNCTION epos_outbox_done(p_ids bigint[]) RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH u AS (
         UPDATE outbox SET done_at = now()
          WHERE id = ANY (p_ids) AND done_at IS NULL
@@ -64,7 +64,8 @@ $$;
 -- Redis lost its data: relay again every row whose job had not finished.
 -- (A job that was still running then may run twice: effects are idempotent.)
 CREATE OR REPLACE FUNCTION epos_outbox_requeue() RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH u AS (
         UPDATE outbox SET relayed_at = NULL, claimed_until = NULL
          WHERE relayed_at IS NOT NULL AND done_at IS NULL
@@ -74,7 +75,8 @@ $$;
 
 -- Delete up to p_limit rows whose jobs finished more than a day ago.
 CREATE OR REPLACE FUNCTION epos_outbox_purge(p_limit int) RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH d AS (
         DELETE FROM outbox
          WHERE id IN (SELECT id FROM outbox
@@ -83,12 +85,3 @@ LANGUAGE sql AS $$
         RETURNING 1)
     SELECT count(*)::integer FROM d
 $$;
-
--- The effect of the test job kind "test.mark" (workers/job_test_mark.c):
--- one row per job id however often the job runs; runs counts the runs.
-CREATE TABLE IF NOT EXISTS job_effects (
-    job_id   text PRIMARY KEY,
-    runs     integer NOT NULL DEFAULT 1,
-    first_at timestamptz NOT NULL DEFAULT now(),
-    last_at  timestamptz NOT NULL DEFAULT now()
-);

@@ -1,73 +1,13 @@
--- 010_identity.sql -- sessions, login, /api/me, contacts (who may write to whom), WS hello and replay.
+-- identity.sql -- sessions, login, passwords, /api/me, contacts (who may write to whom), staff credentials.
+--
+-- Refusals raise EP4xx with a Russian message (core.sql).
+
+-- ========================================================================
+-- sessions, login, /api/me, contacts (who may write to whom), WS hello and replay.
 --
 -- Refusals raise a custom SQLSTATE the hub maps to a status (docs/ARCHITECTURE.md,
 -- "The API functions"): EP400 bad_request, EP401 unauthorized, EP403 forbidden,
 -- EP404 not_found, EP409 conflict; the message is Russian, fit for the user.
-
--- ---------------------------------------------------------------- body helpers
-
--- epos_body_object(body) raises EP400 unless body is a JSON object.
-CREATE FUNCTION epos_body_object(p_body jsonb) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    IF p_body IS NULL OR jsonb_typeof(p_body) <> 'object' THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Ожидается JSON-объект';
-    END IF;
-END
-$$;
-
--- epos_json_id(value, field) -> the positive integer id in a JSON value; NULL
--- for a missing value or JSON null; EP400 naming the field for anything else
--- (a string, a fraction, zero, a number past bigint).
-CREATE FUNCTION epos_json_id(p_val jsonb, p_field text) RETURNS bigint
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    v numeric;
-BEGIN
-    IF p_val IS NULL OR jsonb_typeof(p_val) = 'null' THEN
-        RETURN NULL;
-    END IF;
-    IF jsonb_typeof(p_val) = 'number' THEN
-        v := p_val::numeric;
-        IF v = trunc(v) AND v >= 1 AND v <= 9223372036854775807 THEN
-            RETURN v::bigint;
-        END IF;
-    END IF;
-    RAISE EXCEPTION USING ERRCODE = 'EP400',
-        MESSAGE = format('Поле «%s» должно быть положительным целым числом', p_field);
-END
-$$;
-
--- epos_json_ids(value, field) -> the distinct ids of a JSON array of positive
--- integers, in first-seen order; '{}' for a missing value; EP400 naming the
--- field when it is not such an array or holds more than 1000 items.
-CREATE FUNCTION epos_json_ids(p_val jsonb, p_field text) RETURNS bigint[]
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    v_out bigint[] := '{}';
-    v_id  bigint;
-    v_el  jsonb;
-BEGIN
-    IF p_val IS NULL OR jsonb_typeof(p_val) = 'null' THEN
-        RETURN v_out;
-    END IF;
-    IF jsonb_typeof(p_val) <> 'array' OR jsonb_array_length(p_val) > 1000 THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP400',
-            MESSAGE = format('Поле «%s» должно быть списком идентификаторов', p_field);
-    END IF;
-    FOR v_el IN SELECT x FROM jsonb_array_elements(p_val) AS t(x) LOOP
-        IF jsonb_typeof(v_el) <> 'number' THEN
-            RAISE EXCEPTION USING ERRCODE = 'EP400',
-                MESSAGE = format('Поле «%s» должно быть списком идентификаторов', p_field);
-        END IF;
-        v_id := epos_json_id(v_el, p_field);
-        IF NOT v_id = ANY (v_out) THEN
-            v_out := v_out || v_id;
-        END IF;
-    END LOOP;
-    RETURN v_out;
-END
-$$;
 
 -- ---------------------------------------------------------------- sessions and login
 
@@ -77,8 +17,9 @@ $$;
 -- VOLATILE on purpose: a query that calls it only for the check, such as
 --   SELECT f(v.uid) FROM (SELECT $2 AS uid, epos_require_session($1, $2)) v
 -- must not have the unused call planned away.
-CREATE FUNCTION epos_require_session(p_sid bigint, p_uid bigint) RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
+CREATE OR REPLACE FUNCTION epos_require_session(p_sid bigint, p_uid bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM 1
        FROM sessions s JOIN users u ON u.id = s.user_id
@@ -94,7 +35,7 @@ $$;
 -- epos_user_role_list(uid) -> the user's distinct roles as a JSON array, in
 -- the order admin, teacher, class_teacher, parent ('parent' when they are a
 -- guardian of a child). [] for an unknown or disabled user.
-CREATE FUNCTION epos_user_role_list(p_uid bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_user_role_list(p_uid bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(role ORDER BY array_position(
                         ARRAY['admin', 'teacher', 'class_teacher', 'parent'], role)), '[]')
@@ -103,7 +44,7 @@ $$;
 
 -- epos_user_brief(uid) -> {"id","name","roles":[…],"must_change_password"},
 -- the user object of the login reply; NULL for an unknown user.
-CREATE FUNCTION epos_user_brief(p_uid bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_user_brief(p_uid bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('id', u.id, 'name', u.full_name,
                               'roles', epos_user_role_list(u.id),
@@ -115,9 +56,10 @@ $$;
 -- password against (login compared lower-case, surrounding blanks ignored);
 -- no row for an unknown login. password_hash is NULL for an account that
 -- cannot log in yet.
-CREATE FUNCTION epos_login_lookup(p_login text)
+CREATE OR REPLACE FUNCTION epos_login_lookup(p_login text)
 RETURNS TABLE (uid bigint, password_hash text, disabled boolean, must_change_password boolean)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT u.id, u.password_hash, u.disabled, u.must_change_password
       FROM users u WHERE u.login = lower(btrim(p_login))
 $$;
@@ -126,9 +68,10 @@ $$;
 -- password and returns its id, its expiry in unix seconds (the token's exp)
 -- and the user object as JSON text. EP401 for an unknown or disabled user,
 -- EP400 for a ttl outside 1 s .. 1 year. Audited.
-CREATE FUNCTION epos_login_session(p_uid bigint, p_ttl int)
+CREATE OR REPLACE FUNCTION epos_login_session(p_uid bigint, p_ttl int)
 RETURNS TABLE (sid bigint, expires_at bigint, user_json text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_sid bigint;
     v_exp timestamptz;
@@ -157,8 +100,9 @@ $$;
 -- epos_password_hash_of(uid) -> the stored yescrypt hash the C handler checks
 -- the old password against; NULL for an unknown or disabled user or one
 -- without a password.
-CREATE FUNCTION epos_password_hash_of(p_uid bigint) RETURNS text
-LANGUAGE sql STABLE AS $$
+CREATE OR REPLACE FUNCTION epos_password_hash_of(p_uid bigint) RETURNS text
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT u.password_hash FROM users u WHERE u.id = p_uid AND NOT u.disabled
 $$;
 
@@ -167,8 +111,9 @@ $$;
 -- revokes the user's other sessions (a changed password signs out every
 -- other device). EP401 for a dead session, EP400 for something that is not a
 -- crypt hash. Audited.
-CREATE FUNCTION epos_password_set(p_uid bigint, p_sid bigint, p_hash text) RETURNS void
-LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION epos_password_set(p_uid bigint, p_sid bigint, p_hash text) RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     IF p_hash IS NULL OR p_hash !~ '^\$[A-Za-z0-9]+\$[!-~]{8,}$' THEN
@@ -183,10 +128,11 @@ END
 $$;
 
 -- POST /api/logout: revokes the caller's session → {"ok":true}.
-CREATE FUNCTION epos_api_logout(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb,
+CREATE OR REPLACE FUNCTION epos_api_logout(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb,
                                            p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     UPDATE sessions SET revoked_at = now() WHERE id = p_sid AND user_id = p_uid;
@@ -201,7 +147,7 @@ $$;
 
 -- epos_user_orgs(uid) -> [{id,name,kind,tz,timesheet_deadline,quiet_hours:{from,to},roles:[…]}]
 -- for every org where the user has a staff role or a child.
-CREATE FUNCTION epos_user_orgs(p_uid bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_user_orgs(p_uid bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'id', o.id, 'name', o.name, 'kind', o.kind, 'tz', o.tz,
@@ -219,9 +165,10 @@ $$;
 -- GET /api/me → {"id","name","login","email","roles","must_change_password",
 -- "orgs":[…], "groups":[{id,name,kind,org_id}] (bound to me as teacher or
 -- class teacher), "children":[{id,name,group_id,group_name,org_id,lessons_per_day}]}.
-CREATE FUNCTION epos_api_me(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_me(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_body jsonb;
 BEGIN
@@ -267,7 +214,7 @@ $$;
 --             (colleagues and administration);
 --   teacher / class teacher → parents of the children of their groups;
 --   admin   → parents of every child of the org.
-CREATE FUNCTION epos_contact_edges(p_uid bigint)
+CREATE OR REPLACE FUNCTION epos_contact_edges(p_uid bigint)
 RETURNS TABLE (other_id bigint, role text, org_id bigint, group_id bigint, child_id bigint)
 LANGUAGE sql STABLE AS $$
     WITH me AS (
@@ -317,7 +264,7 @@ $$;
 
 -- epos_can_contact(uid, other) -> true when uid may open a chat with other
 -- (the rules of epos_contact_edges; never oneself, never a disabled user).
-CREATE FUNCTION epos_can_contact(p_uid bigint, p_other bigint) RETURNS boolean
+CREATE OR REPLACE FUNCTION epos_can_contact(p_uid bigint, p_other bigint) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT p_uid IS DISTINCT FROM p_other
        AND EXISTS (SELECT 1 FROM users u WHERE u.id = p_other AND NOT u.disabled)
@@ -330,7 +277,7 @@ $$;
 -- admin, parent). groups: the groups that link us (for staff without such a
 -- group, the groups bound to them in our shared org); children: their
 -- children that link us. No email, no phone: never another family's data.
-CREATE FUNCTION epos_contacts(p_uid bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_contacts(p_uid bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     WITH e AS (
         SELECT x.* FROM epos_contact_edges(p_uid) x
@@ -377,55 +324,105 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- GET /api/contacts → epos_contacts of the caller.
-CREATE FUNCTION epos_api_contacts(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_contacts(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     RETURN jsonb_build_object('status', 200, 'body', epos_contacts(p_uid));
 END
 $$;
 
--- ---------------------------------------------------------------- WebSocket hello and replay
-
--- epos_ws_hello(uid, sid) -> {"user":{"id","name","roles"},"topics":{"<topic>":<seq>,…}}
--- as text: every topic the user is entitled to with its current seq (0 when
--- the topic has no event yet). EP401 for a dead session.
-CREATE FUNCTION epos_ws_hello(p_uid bigint, p_sid bigint) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+-- ========================================================================
+-- first-login credentials an administrator generates for a staff member.
+--
+-- The hub makes the password and its yescrypt hash (hub/api_credentials.c: the
+-- hash is CPU work for the thread pool, not for SQL); this function checks the
+-- administrator, stores the hash, ends the staff member's sessions and queues
+-- the mail in the same transaction. The password itself travels only in the
+-- outbox payload of an urgent email.notify job (email_log keeps no body for
+-- kind 'credentials').
+CREATE OR REPLACE FUNCTION epos_staff_credentials(p_uid bigint, p_sid bigint, p_staff bigint, p_hash text,
+                                       p_password text, p_url text) RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    v_user   jsonb;
-    v_topics jsonb;
+    v_user users%ROWTYPE;
+    v_org  orgs%ROWTYPE;
+    v_n    bigint;
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
-    SELECT jsonb_build_object('id', u.id, 'name', u.full_name, 'roles', epos_user_role_list(u.id))
-      INTO v_user FROM users u WHERE u.id = p_uid;
-    SELECT coalesce(jsonb_object_agg(t.topic, coalesce(s.seq, 0)), '{}')
-      INTO v_topics
-      FROM epos_user_topics(p_uid) AS t(topic)
-      LEFT JOIN topic_seq s ON s.topic = t.topic;
-    RETURN jsonb_build_object('user', v_user, 'topics', v_topics)::text;
+    SELECT * INTO v_user FROM users WHERE id = p_staff;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Сотрудник не найден';
+    END IF;
+    -- The administrator must run an org in which this person holds a staff role.
+    SELECT o.* INTO v_org
+      FROM staff_roles mine
+      JOIN staff_roles theirs ON theirs.org_id = mine.org_id AND theirs.user_id = p_staff
+      JOIN orgs o ON o.id = mine.org_id
+     WHERE mine.user_id = p_uid AND mine.role = 'admin'
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP403',
+            MESSAGE = 'Выдавать доступ можно только сотрудникам своей организации';
+    END IF;
+    IF coalesce(v_user.email, '') = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP409',
+            MESSAGE = 'У сотрудника не указан адрес почты: доступ некуда отправить';
+    END IF;
+
+    UPDATE users SET password_hash = p_hash, must_change_password = true WHERE id = p_staff;
+    UPDATE sessions SET revoked_at = now() WHERE user_id = p_staff AND revoked_at IS NULL;
+    INSERT INTO audit_log (actor_id, action, object, detail)
+    VALUES (p_uid, 'credentials.generate', 'user:' || p_staff,
+            jsonb_build_object('org_id', v_org.id));
+    SELECT count(*) INTO v_n FROM audit_log
+     WHERE action = 'credentials.generate' AND object = 'user:' || p_staff;
+
+    INSERT INTO outbox (kind, payload)
+    VALUES ('email.notify', jsonb_build_object(
+        'user_id', p_staff,
+        'kind', 'credentials',
+        'urgent', true,
+        'message_id', format('<credentials.%s.%s@epos.local>', p_staff, v_n),
+        'subject', 'Доступ к ЭПОС',
+        'body', format(E'Здравствуйте, %s!\n\nДля вас создан доступ к ЭПОС (%s).\n\n'
+                       'Адрес: %s\nЛогин: %s\nВременный пароль: %s\n\n'
+                       'При первом входе система попросит сменить пароль.\n',
+                       v_user.full_name, v_org.name, p_url, v_user.login, p_password)));
+
+    RETURN jsonb_build_object('status', 200,
+        'body', jsonb_build_object('login', v_user.login, 'sent_to', v_user.email));
+END;
+$$;
+
+-- ========================================================================
+-- refuse a credentials request before any hashing.
+--
+-- Hashing a password is deliberate CPU work; the hub asks this first, so a
+-- user who may not issue credentials cannot make the hub hash at all.
+-- epos_staff_credentials repeats the same checks in its own transaction.
+CREATE OR REPLACE FUNCTION epos_staff_credentials_check(p_uid bigint, p_sid bigint, p_staff bigint)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    IF NOT EXISTS (SELECT 1 FROM users WHERE id = p_staff) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Сотрудник не найден';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM staff_roles mine
+                     JOIN staff_roles theirs ON theirs.org_id = mine.org_id
+                    WHERE mine.user_id = p_uid AND mine.role = 'admin'
+                      AND theirs.user_id = p_staff) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP403',
+            MESSAGE = 'Выдавать доступ можно только сотрудникам своей организации';
+    END IF;
+    IF coalesce((SELECT email FROM users WHERE id = p_staff), '') = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP409',
+            MESSAGE = 'У сотрудника не указан адрес почты: доступ некуда отправить';
+    END IF;
 END
-$$;
-
--- epos_events_after(topic, after, limit) -> (seq, frame) of the topic's events
--- with seq > after, ascending, at most limit rows (a NULL or negative limit:
--- none). The frames are byte-identical to the ones published live.
-CREATE FUNCTION epos_events_after(p_topic text, p_after bigint, p_limit int)
-RETURNS TABLE (seq bigint, frame text)
-LANGUAGE sql STABLE AS $$
-    SELECT e.seq, epos_event_frame(e.topic, e.seq, e.type, e.ts, e.payload)
-      FROM events e
-     WHERE e.topic = p_topic AND e.seq > coalesce(p_after, 0)
-     ORDER BY e.seq
-     LIMIT greatest(coalesce(p_limit, 0), 0)
-$$;
-
--- epos_topics_seq(topics) -> (topic, seq): the current seq of each given topic
--- (0 when it has no event yet), for the hub's periodic gap sweep.
-CREATE FUNCTION epos_topics_seq(p_topics text[]) RETURNS TABLE (topic text, seq bigint)
-LANGUAGE sql STABLE AS $$
-    SELECT t.topic, coalesce(s.seq, 0)
-      FROM (SELECT DISTINCT x FROM unnest(p_topics) AS x) AS t(topic)
-      LEFT JOIN topic_seq s ON s.topic = t.topic
 $$;

@@ -1,27 +1,13 @@
--- 011_chat.sql -- chats: list, direct and group creation, members, history, send, read, typing.
+-- chat.sql -- chats: list, direct and group creation, members, history, send, read, typing.
 --
 -- A chat's messages and membership changes are events of topic chat:<id>; a
 -- message's seq IS its event's seq, so history, unread counts and replay
 -- share one numbering. Refusals raise EP4xx with a Russian message
 -- (docs/ARCHITECTURE.md, "The API functions").
 
--- ---------------------------------------------------------------- helpers
-
--- epos_ephemeral_frame(topic, type, payload) -> an event frame without seq,
--- never stored (chat.read, chat.typing):
---   {"op":"event","topic":"chat:42","type":"chat.read","ts":"…Z","data":{…}}
-CREATE FUNCTION epos_ephemeral_frame(p_topic text, p_type text, p_payload jsonb) RETURNS text
-LANGUAGE sql VOLATILE AS $$
-    SELECT '{"op":"event","topic":' || to_json(p_topic)::text
-        || ',"type":' || to_json(p_type)::text
-        || ',"ts":"' || epos_ts(clock_timestamp())
-        || '","data":' || coalesce(p_payload, '{}'::jsonb)::text
-        || '}'
-$$;
-
 -- epos_chat_require_member(uid, chat) -> the chat's kind; EP404 when there is
 -- no such chat, EP403 when uid is not one of its members.
-CREATE FUNCTION epos_chat_require_member(p_uid bigint, p_chat bigint) RETURNS text
+CREATE OR REPLACE FUNCTION epos_chat_require_member(p_uid bigint, p_chat bigint) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_kind text;
@@ -41,7 +27,7 @@ END
 $$;
 
 -- epos_chat_last_seq(chat) -> the current seq of topic chat:<id>, 0 when none.
-CREATE FUNCTION epos_chat_last_seq(p_chat bigint) RETURNS bigint
+CREATE OR REPLACE FUNCTION epos_chat_last_seq(p_chat bigint) RETURNS bigint
 LANGUAGE sql STABLE AS $$
     SELECT coalesce((SELECT s.seq FROM topic_seq s WHERE s.topic = 'chat:' || p_chat), 0)
 $$;
@@ -50,7 +36,7 @@ $$;
 -- {id,kind,title,members:[{id,name}],last:{seq,text,sender_id,ts}|null,unread,read_seq,last_seq}.
 -- A direct chat's title is the other member's name. unread counts the
 -- messages after uid's read_seq that others sent (0 when uid is no member).
-CREATE FUNCTION epos_chat_item(p_chat bigint, p_uid bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_chat_item(p_chat bigint, p_uid bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', c.id,
@@ -82,12 +68,12 @@ $$;
 -- {chat_id,added,removed,title} on chat:<id> and one on user:<m> for every
 -- added or removed user (in id order: writers lock topics in one order), and
 -- returns the frames as [{"topic","frame"}].
-CREATE FUNCTION epos_chat_member_events(p_chat bigint, p_added bigint[], p_removed bigint[])
+CREATE OR REPLACE FUNCTION epos_chat_member_events(p_chat bigint, p_added bigint[], p_removed bigint[])
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_payload jsonb;
-    v_frames  jsonb := '[]';
+    v_frames  jsonb := '[]'::jsonb;
     v_topics  text[];
     v_topic   text;
     v_frame   text;
@@ -112,7 +98,7 @@ $$;
 -- epos_chat_check_addable(uid, users) raises EP404 for an unknown or disabled
 -- user among users, EP403 for one uid may not contact (epos_can_contact's
 -- rules, the contact set computed once for the whole list).
-CREATE FUNCTION epos_chat_check_addable(p_uid bigint, p_users bigint[]) RETURNS void
+CREATE OR REPLACE FUNCTION epos_chat_check_addable(p_uid bigint, p_users bigint[]) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_id bigint;
@@ -134,20 +120,14 @@ BEGIN
 END
 $$;
 
--- epos_is_staff(uid) -> true when the user has a staff role in some org.
-CREATE FUNCTION epos_is_staff(p_uid bigint) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM staff_roles r JOIN users u ON u.id = r.user_id AND NOT u.disabled
-                    WHERE r.user_id = p_uid)
-$$;
-
 -- ---------------------------------------------------------------- list, create, members
 
 -- GET /api/chats → {"chats":[item…]} newest activity first (the last
 -- message's time, else the chat's creation).
-CREATE FUNCTION epos_api_chats_list(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_chats_list(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_chats jsonb;
 BEGIN
@@ -166,12 +146,12 @@ $$;
 
 -- epos_chat_open_direct(uid, other) -> the API result for {"with":other}: the
 -- one direct chat of the pair, created with its events on first use.
-CREATE FUNCTION epos_chat_open_direct(p_uid bigint, p_other bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_chat_open_direct(p_uid bigint, p_other bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_key    text := least(p_uid, p_other) || ':' || greatest(p_uid, p_other);
     v_chat   bigint;
-    v_frames jsonb := '[]';
+    v_frames jsonb := '[]'::jsonb;
     v_pair   bigint[] := ARRAY[least(p_uid, p_other), greatest(p_uid, p_other)];
 BEGIN
     IF p_other = p_uid THEN
@@ -204,7 +184,7 @@ $$;
 
 -- epos_chat_create_group(uid, title, members) -> the API result for a new
 -- group chat: staff only, every member contactable by uid, uid a member.
-CREATE FUNCTION epos_chat_create_group(p_uid bigint, p_title jsonb, p_members jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_chat_create_group(p_uid bigint, p_title jsonb, p_members jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_title   text;
@@ -245,9 +225,10 @@ $$;
 
 -- POST /api/chats: {"with":uid} → 200 the direct chat of the pair;
 -- {"title","members":[uid…]} → 201 a new group chat.
-CREATE FUNCTION epos_api_chats_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_chats_create(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_other bigint;
 BEGIN
@@ -272,13 +253,14 @@ $$;
 -- POST /api/chats/{id}/members {"add":[uid…],"remove":[uid…]} → {"chat":…}:
 -- a staff member of a group chat only; added users must be contactable by
 -- the caller. New members start with read_seq at the chat's current seq.
-CREATE FUNCTION epos_api_chats_members(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_chats_members(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_add    bigint[];
     v_remove bigint[];
-    v_frames jsonb := '[]';
+    v_frames jsonb := '[]'::jsonb;
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     PERFORM epos_body_object(p_body);
@@ -320,32 +302,13 @@ BEGIN
 END
 $$;
 
--- ---------------------------------------------------------------- history
-
--- epos_arg_int(args, name, default) -> the query parameter as a number;
--- EP400 naming it unless it is 1..18 digits.
-CREATE FUNCTION epos_arg_int(p_args jsonb, p_name text, p_default bigint) RETURNS bigint
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    v text := p_args ->> p_name;
-BEGIN
-    IF v IS NULL OR v = '' THEN
-        RETURN p_default;
-    END IF;
-    IF v !~ '^[0-9]{1,18}$' THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP400',
-            MESSAGE = format('Параметр «%s» должен быть неотрицательным целым числом', p_name);
-    END IF;
-    RETURN v::bigint;
-END
-$$;
-
 -- GET /api/chats/{id}/messages?before=&limit= → {"messages":[{id,seq,sender_id,sender_name,text,ts}]}
 -- ascending by seq: the page of at most limit (default 50, at most 100)
 -- messages ending just before seq `before` (the newest page without it).
-CREATE FUNCTION epos_api_chats_messages(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_chats_messages(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_before bigint := epos_arg_int(p_args, 'before', NULL);
     v_limit  bigint := least(greatest(epos_arg_int(p_args, 'limit', 50), 1), 100);
@@ -372,10 +335,11 @@ $$;
 -- (sender, cid) already stored returns that message with dup=true and frame
 -- null. Otherwise appends chat.message {id,chat_id,seq,sender_id,sender_name,text,cid}
 -- on chat:<id>, stores the message under the event's seq, advances the
--- sender's read_seq and marks the other members' digest_pending (042_digest)
+-- sender's read_seq and marks the other members' digest_pending (mail.sql)
 -- for the digest mail — one transaction.
-CREATE FUNCTION epos_chat_send(p_uid bigint, p_chat bigint, p_cid text, p_text text) RETURNS text
-LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION epos_chat_send(p_uid bigint, p_chat bigint, p_cid text, p_text text) RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_topic   text := 'chat:' || p_chat;
     v_text    text := btrim(p_text, E' \t\r\n\f\x0B');
@@ -446,8 +410,9 @@ $$;
 -- read_seq up to seq (never past the chat's last seq, never down) and returns
 -- the ephemeral chat.read frame {chat_id,user_id,seq} for the chat's members.
 -- Member only; EP400 for a missing or negative seq.
-CREATE FUNCTION epos_chat_read(p_uid bigint, p_chat bigint, p_seq bigint) RETURNS text
-LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION epos_chat_read(p_uid bigint, p_chat bigint, p_seq bigint) RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_read bigint;
 BEGIN
@@ -468,8 +433,9 @@ $$;
 
 -- epos_chat_typing_ok(uid, chat) -> {"frame","name"} as text: the ephemeral
 -- chat.typing frame {chat_id,user_id,name} for the chat's members. Member only.
-CREATE FUNCTION epos_chat_typing_ok(p_uid bigint, p_chat bigint) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+CREATE OR REPLACE FUNCTION epos_chat_typing_ok(p_uid bigint, p_chat bigint) RETURNS text
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_name text;
 BEGIN
@@ -484,9 +450,10 @@ END
 $$;
 
 -- POST /api/chats/{id}/messages {"text","cid"} → {"id","seq","ts"} (the WS send).
-CREATE FUNCTION epos_api_chats_send(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_chats_send(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_res jsonb;
 BEGIN
@@ -510,9 +477,10 @@ $$;
 
 -- POST /api/chats/{id}/read {"seq"} → {"ok":true}; the chat.read frame is
 -- returned under "ephemeral" for the hub to publish (not stored, no seq).
-CREATE FUNCTION epos_api_chats_read(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_chats_read(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_num numeric;
     v_seq bigint;

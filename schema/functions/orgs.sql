@@ -1,4 +1,4 @@
--- 033_orgs.sql -- an administrator's org settings: deadline, time zone, quiet hours, calendar, staff and bindings.
+-- orgs.sql -- an administrator's org settings: deadline, time zone, quiet hours, calendar, staff and bindings.
 --
 -- Only an administrator of the org changes anything here; any member of the
 -- org (staff or a parent of one of its children) may read its calendar.
@@ -6,38 +6,9 @@
 -- topics (timesheet:<gid>, group:<gid>): the API result lists them in
 -- "refresh", and the hubs recompute their connections' topics live.
 
--- The deadline pass reads every org's local time in one statement: one org
--- with a zone PostgreSQL does not know would fail it for all. The API
--- checks the name against pg_timezone_names; this is the backstop.
-CREATE FUNCTION orgs_check_tz() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM now() AT TIME ZONE NEW.tz;
-    RETURN NEW;
-END
-$$;
-
-CREATE TRIGGER orgs_check_tz BEFORE INSERT OR UPDATE OF tz ON orgs
-    FOR EACH ROW EXECUTE FUNCTION orgs_check_tz();
-
--- ---------------------------------------------------------------- helpers
-
--- epos_json_time(value, field) -> the time of a JSON "HH:MM" string (00:00..23:59);
--- EP400 naming the field for anything else.
-CREATE FUNCTION epos_json_time(p_val jsonb, p_field text) RETURNS time
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    IF jsonb_typeof(p_val) = 'string' AND (p_val #>> '{}') ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$' THEN
-        RETURN (p_val #>> '{}')::time;
-    END IF;
-    RAISE EXCEPTION USING ERRCODE = 'EP400',
-        MESSAGE = format('Поле «%s» должно быть временем ЧЧ:ММ', p_field);
-END
-$$;
-
 -- epos_org_item(org, uid) -> the org as /api/me lists it for uid:
 -- {id,name,kind,tz,timesheet_deadline,quiet_hours:{from,to},roles:[…]}.
-CREATE FUNCTION epos_org_item(p_org bigint, p_uid bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_org_item(p_org bigint, p_uid bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT x FROM jsonb_array_elements(epos_user_orgs(p_uid)) AS t(x) WHERE (x ->> 'id')::bigint = p_org
 $$;
@@ -48,9 +19,10 @@ $$;
 -- → the org (epos_org_item). Fields not given keep their value. EP400
 -- naming the bad field (tz must be a name of pg_timezone_names), EP404
 -- unknown org, EP403 not its administrator.
-CREATE FUNCTION epos_api_org_update(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_org_update(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     o          orgs%ROWTYPE;
     v_deadline time;
@@ -104,9 +76,10 @@ $$;
 -- zone): kind 'workday'|'holiday'|'vacation' — an override's, else
 -- 'holiday' on weekends and 'workday' otherwise. Any member of the org (a
 -- staff role or a child there); EP403 otherwise, EP404 unknown org, EP400 bad month.
-CREATE FUNCTION epos_api_org_calendar_get(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_org_calendar_get(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_month text;
     v_first date;
@@ -142,9 +115,10 @@ $$;
 -- equal to the day's default — workday on Monday..Friday, holiday on a
 -- weekend — removes the override). The date within a year back and two
 -- years ahead. EP400 bad date or kind, EP404 unknown org, EP403 not its administrator.
-CREATE FUNCTION epos_api_org_calendar_put(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_org_calendar_put(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_day   date;
     v_today date;
@@ -184,7 +158,7 @@ $$;
 
 -- epos_group_item(gid) -> {id,name,kind,org_id,lessons_per_day,teacher_ids,
 -- teachers:[{id,name}],class_teacher_id}: a group with its bindings.
-CREATE FUNCTION epos_group_item(p_gid bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_group_item(p_gid bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', g.id, 'name', g.name, 'kind', g.kind, 'org_id', g.org_id,
@@ -203,9 +177,10 @@ $$;
 -- class_teacher_id,…}]}: everyone with a staff role in the org (roles in
 -- the order admin, teacher, class_teacher; group_ids the org's groups bound
 -- to them) and every group of the org, by name. The org's administrators only.
-CREATE FUNCTION epos_api_org_staff(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_org_staff(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_staff  jsonb;
     v_groups jsonb;
@@ -240,9 +215,10 @@ $$;
 -- active user (EP400) with a teacher or class_teacher role in the group's
 -- org (EP403). "refresh" lists the old and new teachers: their topics change.
 -- EP404 unknown group, EP403 not an administrator of its org.
-CREATE FUNCTION epos_api_group_teachers(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_group_teachers(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_org  bigint;
     v_new  bigint[];

@@ -1,4 +1,4 @@
--- 030_attendance.sql -- the daily timesheet: who may keep it, a day's marks, corrections, unexplained absences.
+-- attendance.sql -- the daily timesheet: who may keep it, a day's marks, corrections, unexplained absences.
 --
 -- A group's day is one row of attendance_marks per child that is marked; a
 -- child without a row is "unmarked", and the day is complete when no child
@@ -8,214 +8,17 @@
 -- event on orgstaff:<org> (the administrators). Refusals raise EP4xx with a
 -- Russian message (docs/ARCHITECTURE.md, "The API functions").
 --
--- Lock order of every function here and in 031-033: data rows first (marks
--- in child order), then the event topics through epos_events_emit, which
--- appends timesheet:* before user:* before orgstaff:*, each by id — so two
--- writers never wait for each other's topics in opposite orders.
-
--- An absence that had no parent notice was reported to the parents (once per
--- child and day, however often the teacher changes the mark).
-CREATE TABLE unexplained_sent (
-    child_id bigint NOT NULL REFERENCES children(id) ON DELETE CASCADE,
-    day      date NOT NULL,
-    sent_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (child_id, day)
-);
-
--- Children by guardian, for "my children's notices" and "this child's parents".
-CREATE INDEX IF NOT EXISTS guardians_user_idx ON guardians (user_id);
-CREATE INDEX IF NOT EXISTS teacher_groups_user_idx ON teacher_groups (user_id);
-
--- ---------------------------------------------------------------- who may do what
-
--- epos_is_admin(uid, org) -> true when uid (not disabled) administers org.
-CREATE FUNCTION epos_is_admin(p_uid bigint, p_org bigint) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM staff_roles r JOIN users u ON u.id = r.user_id AND NOT u.disabled
-                    WHERE r.user_id = p_uid AND r.org_id = p_org AND r.role = 'admin')
-$$;
-
--- epos_org_require_admin(uid, org) raises EP404 for an unknown org, EP403
--- unless uid administers it.
-CREATE FUNCTION epos_org_require_admin(p_uid bigint, p_org bigint) RETURNS void
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    PERFORM 1 FROM orgs o WHERE o.id = p_org;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Организация не найдена';
-    END IF;
-    IF NOT epos_is_admin(p_uid, p_org) THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP403', MESSAGE = 'Это может только администратор организации';
-    END IF;
-END
-$$;
-
--- epos_need(value, message) -> value; EP400 with the message when it is NULL
--- (a required field or parameter left out).
-CREATE FUNCTION epos_need(p_val anyelement, p_message text) RETURNS anyelement
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    IF p_val IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = p_message;
-    END IF;
-    RETURN p_val;
-END
-$$;
-
--- epos_can_staff_group(uid, gid) -> true when uid keeps or oversees the
--- group's timesheet: a teacher bound to it, its class teacher, or an
--- administrator of its org. False for a disabled user or an unknown group.
-CREATE FUNCTION epos_can_staff_group(p_uid bigint, p_gid bigint) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM users u WHERE u.id = p_uid AND NOT u.disabled)
-       AND (EXISTS (SELECT 1 FROM teacher_groups t WHERE t.user_id = p_uid AND t.group_id = p_gid)
-            OR EXISTS (SELECT 1 FROM class_teachers c WHERE c.user_id = p_uid AND c.group_id = p_gid)
-            OR EXISTS (SELECT 1 FROM groups g JOIN staff_roles r ON r.org_id = g.org_id
-                        WHERE g.id = p_gid AND r.user_id = p_uid AND r.role = 'admin'))
-$$;
-
--- epos_is_guardian(uid, child) -> true when uid (not disabled) is a parent of the child.
-CREATE FUNCTION epos_is_guardian(p_uid bigint, p_child bigint) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM guardians g JOIN users u ON u.id = g.user_id AND NOT u.disabled
-                    WHERE g.user_id = p_uid AND g.child_id = p_child)
-$$;
-
--- epos_group_staff(gid) -> the users who keep the group's timesheet and are
--- told about it: its bound teachers and its class teacher (not disabled).
-CREATE FUNCTION epos_group_staff(p_gid bigint) RETURNS SETOF bigint
-LANGUAGE sql STABLE AS $$
-    SELECT x.user_id
-      FROM (SELECT t.user_id FROM teacher_groups t WHERE t.group_id = p_gid
-            UNION
-            SELECT c.user_id FROM class_teachers c WHERE c.group_id = p_gid) x
-      JOIN users u ON u.id = x.user_id AND NOT u.disabled
-     ORDER BY 1
-$$;
-
--- ---------------------------------------------------------------- dates
-
--- epos_org_today(org, now) -> the date it is in the org's time zone at now
--- (default: the transaction's now()). NULL for an unknown org.
-CREATE FUNCTION epos_org_today(p_org bigint, p_now timestamptz DEFAULT now()) RETURNS date
-LANGUAGE sql STABLE AS $$
-    SELECT (p_now AT TIME ZONE o.tz)::date FROM orgs o WHERE o.id = p_org
-$$;
-
--- epos_is_workday(org, day) -> the org's calendar: an org_calendar row
--- decides ('workday' is one, 'holiday' and 'vacation' are not); without one,
--- Monday to Friday are workdays and weekends are days off.
-CREATE FUNCTION epos_is_workday(p_org bigint, p_day date) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT c.kind = 'workday' FROM org_calendar c
-                      WHERE c.org_id = p_org AND c.day = p_day),
-                    extract(isodow FROM p_day) < 6)
-$$;
-
--- epos_parse_date(text, field) -> the date of a 'YYYY-MM-DD' string; NULL for
--- NULL or ''. EP400 'Неверная дата …' naming the field for any other format
--- or an impossible date such as 2026-02-30.
-CREATE FUNCTION epos_parse_date(p_text text, p_field text) RETURNS date
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    v date;
-BEGIN
-    IF p_text IS NULL OR p_text = '' THEN
-        RETURN NULL;
-    END IF;
-    IF p_text ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN
-        BEGIN
-            v := to_date(p_text, 'YYYY-MM-DD');
-            -- to_date is lenient on some inputs; the round trip is not.
-            IF to_char(v, 'YYYY-MM-DD') = p_text THEN
-                RETURN v;
-            END IF;
-        EXCEPTION WHEN data_exception THEN
-            NULL;
-        END;
-    END IF;
-    RAISE EXCEPTION USING ERRCODE = 'EP400',
-        MESSAGE = format('Неверная дата в поле «%s»: ожидается ГГГГ-ММ-ДД', p_field);
-END
-$$;
-
--- epos_body_date(body, field) -> the date in a JSON body's string field;
--- NULL when missing or null; EP400 naming the field otherwise.
-CREATE FUNCTION epos_body_date(p_body jsonb, p_field text) RETURNS date
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    IF p_body -> p_field IS NULL OR jsonb_typeof(p_body -> p_field) = 'null' THEN
-        RETURN NULL;
-    END IF;
-    IF jsonb_typeof(p_body -> p_field) <> 'string' THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP400',
-            MESSAGE = format('Неверная дата в поле «%s»: ожидается ГГГГ-ММ-ДД', p_field);
-    END IF;
-    RETURN epos_parse_date(p_body ->> p_field, p_field);
-END
-$$;
-
--- epos_date_text(day) -> '22.11.2026', the date as mail bodies show it.
-CREATE FUNCTION epos_date_text(p_day date) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT to_char(p_day, 'DD.MM.YYYY')
-$$;
-
--- ---------------------------------------------------------------- events and mail
-
--- epos_events_emit(events) appends [{"topic","type","data"}…] with
--- epos_event_append and returns their frames [{"topic","frame"}] — in the
--- one lock order of the attendance functions: timesheet:* first, then
--- user:*, then orgstaff:* (any other kind after them), each by id, events
--- of one topic in the given order. NULL or [] appends nothing.
-CREATE FUNCTION epos_events_emit(p_events jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_frames jsonb := '[]';
-    r record;
-BEGIN
-    FOR r IN
-        SELECT e ->> 'topic' AS topic, e ->> 'type' AS type, e -> 'data' AS data
-          FROM jsonb_array_elements(coalesce(p_events, '[]')) WITH ORDINALITY AS x(e, n)
-         ORDER BY coalesce(array_position(ARRAY['timesheet', 'user', 'orgstaff'],
-                                          split_part(e ->> 'topic', ':', 1)), 9),
-                  split_part(e ->> 'topic', ':', 1),
-                  nullif(split_part(e ->> 'topic', ':', 2), '')::bigint,
-                  n
-    LOOP
-        v_frames := v_frames || jsonb_build_object(
-            'topic', r.topic,
-            'frame', (SELECT a.frame FROM epos_event_append(r.topic, r.type, r.data) a));
-    END LOOP;
-    RETURN v_frames;
-END
-$$;
-
--- epos_event(topic, type, data) -> one item for epos_events_emit.
-CREATE FUNCTION epos_event(p_topic text, p_type text, p_data jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT jsonb_build_object('topic', p_topic, 'type', p_type, 'data', p_data)
-$$;
-
--- epos_email_notify(user, kind, subject, body, message_id, urgent) queues
--- one notification mail: an outbox row kind 'email.notify' with
--- {user_id,kind,subject,body,message_id,urgent}. The mailer applies the
--- user's preferences and quiet hours; message_id is deterministic, so a
--- retried job never mails twice.
-CREATE FUNCTION epos_email_notify(p_user bigint, p_kind text, p_subject text, p_text text,
-                                  p_message_id text, p_urgent boolean DEFAULT false) RETURNS void
-LANGUAGE sql AS $$
-    INSERT INTO outbox (kind, payload)
-    VALUES ('email.notify', jsonb_build_object('user_id', p_user, 'kind', p_kind,
-                                               'subject', p_subject, 'body', p_text,
-                                               'message_id', p_message_id, 'urgent', p_urgent))
-$$;
+-- Lock order of every function here and in absence.sql, reminders.sql and
+-- orgs.sql: data rows first (marks in child order), then the event topics
+-- through epos_events_emit, which appends timesheet:* before user:* before
+-- orgstaff:*, each by id — so two writers never wait for each other's
+-- topics in opposite orders.
 
 -- ---------------------------------------------------------------- a group's day
 
 -- epos_group_day_stats(gid, day) -> (total, marked, absent): children
 -- enrolled in the group, those with a mark that day, those marked absent.
-CREATE FUNCTION epos_group_day_stats(p_gid bigint, p_day date,
+CREATE OR REPLACE FUNCTION epos_group_day_stats(p_gid bigint, p_day date,
                                      OUT total int, OUT marked int, OUT absent int)
 LANGUAGE sql STABLE AS $$
     SELECT count(*)::int, count(m.child_id)::int, count(*) FILTER (WHERE m.status = 'absent')::int
@@ -230,7 +33,7 @@ $$;
 --  children:[{child_id,name,status,source,reason,notice_id,lessons}]}
 -- sorted by name; status 'present'|'absent'|'unmarked', source
 -- 'teacher'|'parent'|null. NULL for an unknown group.
-CREATE FUNCTION epos_timesheet_body(p_gid bigint, p_day date) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_timesheet_body(p_gid bigint, p_day date) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     WITH kids AS (
         SELECT c.id, c.full_name, m.status, m.source, m.reason, m.notice_id, m.lessons
@@ -260,7 +63,7 @@ $$;
 -- epos_timesheet_summary_event(gid, day) -> the 'timesheet.summary' event
 -- of orgstaff:<org> for one group and day:
 -- {org_id,date,group_id,name,total,marked,absent,complete}.
-CREATE FUNCTION epos_timesheet_summary_event(p_gid bigint, p_day date) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_timesheet_summary_event(p_gid bigint, p_day date) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT epos_event('orgstaff:' || g.org_id, 'timesheet.summary', jsonb_build_object(
                'org_id', g.org_id, 'date', to_char(p_day, 'YYYY-MM-DD'), 'group_id', g.id,
@@ -272,7 +75,7 @@ $$;
 
 -- epos_timesheet_group(uid, gid) -> the group's org; EP404 for an unknown
 -- group, EP403 unless uid keeps or oversees its timesheet.
-CREATE FUNCTION epos_timesheet_group(p_uid bigint, p_gid bigint) RETURNS bigint
+CREATE OR REPLACE FUNCTION epos_timesheet_group(p_uid bigint, p_gid bigint) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_org bigint;
@@ -292,9 +95,10 @@ $$;
 -- GET /api/timesheet?group_id=&date= → epos_timesheet_body; date defaults
 -- to today in the org's time zone. EP400 without group_id or with a bad
 -- date, EP404 unknown group, EP403 not its staff.
-CREATE FUNCTION epos_api_timesheet_get(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_timesheet_get(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_gid bigint;
     v_org bigint;
@@ -315,12 +119,12 @@ $$;
 -- 1000). has_reason: the mark carries a "reason" (a string; blank clears
 -- it); without one an unchanged status keeps the stored reason. EP400
 -- naming what is wrong, or for a child listed twice.
-CREATE FUNCTION epos_timesheet_parse_marks(p_marks jsonb)
+CREATE OR REPLACE FUNCTION epos_timesheet_parse_marks(p_marks jsonb)
 RETURNS TABLE (child_id bigint, status text, reason text, has_reason boolean)
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     v_el   jsonb;
-    v_seen bigint[] := '{}';
+    v_seen bigint[] := '{}'::bigint[];
 BEGIN
     IF p_marks IS NULL OR jsonb_typeof(p_marks) <> 'array' OR jsonb_array_length(p_marks) > 1000 THEN
         RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Поле «marks» должно быть списком отметок';
@@ -359,10 +163,10 @@ $$;
 -- child's parents it was marked absent without a notice: 'absence.unexplained'
 -- {child_id,child_name,date,group_id,group_name} on user:<parent>, with one
 -- email.notify each. Once per child and day (unexplained_sent): [] after that.
-CREATE FUNCTION epos_unexplained_events(p_child bigint, p_day date, p_gid bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_unexplained_events(p_child bigint, p_day date, p_gid bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_events jsonb := '[]';
+    v_events jsonb := '[]'::jsonb;
     v_data   jsonb;
     r        record;
 BEGIN
@@ -400,7 +204,7 @@ $$;
 -- telling the parent who filed the notice that the teacher marked the child
 -- present on one of its days: 'absence.status' {absence_id,child_id,
 -- child_name,date,status:'corrected',by,text} on user:<parent>.
-CREATE FUNCTION epos_notice_corrected_events(p_notice bigint, p_day date, p_by bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_notice_corrected_events(p_notice bigint, p_day date, p_by bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     r      record;
@@ -433,7 +237,7 @@ $$;
 -- marked_by); the previous one goes to audit_log as a correction. An absence
 -- keeps the active parent notice covering the day (explained); without one
 -- the parents are told (once). Present over a notice's day tells its parent.
-CREATE FUNCTION epos_timesheet_mark(p_uid bigint, p_gid bigint, p_day date, p_child bigint,
+CREATE OR REPLACE FUNCTION epos_timesheet_mark(p_uid bigint, p_gid bigint, p_day date, p_child bigint,
                                     p_status text, p_reason text, p_has_reason boolean)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -498,15 +302,16 @@ $$;
 -- once per call with a change 'timesheet.summary' on orgstaff:<org>.
 -- EP400 bad body or date, EP404 unknown group, EP403 not its staff or a
 -- child not enrolled in it.
-CREATE FUNCTION epos_api_timesheet_put(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+CREATE OR REPLACE FUNCTION epos_api_timesheet_put(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_gid    bigint;
     v_org    bigint;
     v_today  date;
     v_day    date;
-    v_events jsonb := '[]';
+    v_events jsonb := '[]'::jsonb;
     v_ev     jsonb;
     r        record;
 BEGIN
@@ -548,10 +353,11 @@ $$;
 -- groups:[{group_id,name,kind,total,marked,absent,complete}]} sorted by
 -- name, every group of the org; date defaults to today in the org's time
 -- zone. Administrators of the org only (EP403); EP404 unknown org.
-CREATE FUNCTION epos_api_timesheet_summary(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb,
+CREATE OR REPLACE FUNCTION epos_api_timesheet_summary(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb,
                                            p_body jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_org  bigint;
     v_day  date;

@@ -1,4 +1,7 @@
--- 032_reminders.sql -- the deadline pass: remind the teachers of incomplete timesheets, tell the administrators.
+-- reminders.sql -- the timesheet deadline pass: remind the teachers, tell the administrators, when to look next.
+
+-- ========================================================================
+-- the deadline pass: remind the teachers of incomplete timesheets, tell the administrators.
 --
 -- At the org's timesheet_deadline in its time zone, on a workday of its
 -- calendar, every group of the org with a child still unmarked that day has
@@ -10,15 +13,13 @@
 -- Message-IDs. Set-based: one statement finds the due orgs, one the
 -- incomplete groups of all of them.
 
-ALTER TABLE reminder_runs ADD COLUMN attempt integer NOT NULL DEFAULT 1 CHECK (attempt > 0);
-
 -- epos_reminders_stage(orgs, days, attempts) fills the temporary tables of
 -- one pass (dropped at commit): epos_missed — per run, every group with a
 -- child unmarked that day and those children's names; epos_missed_to — who
 -- is reminded of each (bound teachers and the class teacher, not disabled);
 -- epos_ev(ord, topic, type, data) — the events, in the lock order of 030:
 -- user:* by id, then orgstaff:* by id.
-CREATE FUNCTION epos_reminders_stage(p_orgs bigint[], p_days date[], p_attempts int[]) RETURNS void
+CREATE OR REPLACE FUNCTION epos_reminders_stage(p_orgs bigint[], p_days date[], p_attempts int[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     CREATE TEMP TABLE epos_missed ON COMMIT DROP AS
@@ -32,6 +33,9 @@ BEGIN
       JOIN children c ON c.id = e.child_id
      WHERE NOT EXISTS (SELECT 1 FROM attendance_marks m WHERE m.child_id = e.child_id AND m.day = r.day)
      GROUP BY r.org_id, r.day, r.attempt, g.id, g.name, o.timesheet_deadline;
+    -- The temporary tables of a pass, described for plpgsql_check (a
+    -- string statement: nothing at run time).
+    PERFORM 'PRAGMA:TABLE: epos_missed (org_id bigint, day date, attempt int, group_id bigint, group_name text, deadline text, names text[])';
 
     CREATE TEMP TABLE epos_missed_to ON COMMIT DROP AS
     SELECT m.org_id, m.group_id, s.user_id
@@ -40,6 +44,7 @@ BEGIN
             UNION
             SELECT c.group_id, c.user_id FROM class_teachers c) s ON s.group_id = m.group_id
       JOIN users u ON u.id = s.user_id AND NOT u.disabled;
+    PERFORM 'PRAGMA:TABLE: epos_missed_to (org_id bigint, group_id bigint, user_id bigint)';
 
     CREATE TEMP TABLE epos_ev ON COMMIT DROP AS
     WITH ev AS (
@@ -63,49 +68,15 @@ BEGIN
 END
 $$;
 
--- epos_events_append_bulk() -> [{"topic","frame"}] ordered by ord: appends
--- every row of the temporary table epos_ev(ord, topic, type, data) — what
--- epos_event_append does for one event, for thousands at once with the same
--- contract: each topic's seqs are taken in one bump of its topic_seq row
--- (rows locked in ord order), gap-free; the time is read after the locks;
--- the frames are epos_event_frame's.
-CREATE FUNCTION epos_events_append_bulk() RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_ts     timestamptz;
-    v_frames jsonb;
-BEGIN
-    INSERT INTO topic_seq AS t (topic, seq)
-    SELECT c.topic, c.n
-      FROM (SELECT e.topic, count(*) AS n, min(e.ord) AS first FROM epos_ev e GROUP BY e.topic) c
-     ORDER BY c.first
-    ON CONFLICT (topic) DO UPDATE SET seq = t.seq + EXCLUDED.seq;
-    v_ts := date_trunc('milliseconds', clock_timestamp());
-    WITH s AS (
-        SELECT e.ord, e.topic, e.type, e.data,
-               t.seq - count(*) OVER w + row_number() OVER (w ORDER BY e.ord) AS seq
-          FROM epos_ev e JOIN topic_seq t ON t.topic = e.topic
-        WINDOW w AS (PARTITION BY e.topic)
-    ), ins AS (
-        INSERT INTO events (topic, seq, type, ts, payload)
-        SELECT s.topic, s.seq, s.type, v_ts, s.data FROM s
-    )
-    SELECT coalesce(jsonb_agg(jsonb_build_object('topic', s.topic,
-                                                 'frame', epos_event_frame(s.topic, s.seq, s.type, v_ts, s.data))
-                              ORDER BY s.ord), '[]')
-      INTO v_frames
-      FROM s;
-    RETURN v_frames;
-END
-$$;
-
 -- epos_reminders_mail() queues the mails of a staged pass: one per reminded
 -- teacher and group ('timesheet.reminder'), one per administrator of each
 -- org with a missed group ('timesheet.overdue'); the Message-IDs carry the
 -- run's attempt.
-CREATE FUNCTION epos_reminders_mail() RETURNS void
+CREATE OR REPLACE FUNCTION epos_reminders_mail() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM 'PRAGMA:TABLE: epos_missed (org_id bigint, day date, attempt int, group_id bigint, group_name text, deadline text, names text[])';
+    PERFORM 'PRAGMA:TABLE: epos_missed_to (org_id bigint, group_id bigint, user_id bigint)';
     INSERT INTO outbox (kind, payload)
     SELECT 'email.notify', jsonb_build_object(
                'user_id', t.user_id, 'kind', 'timesheet.reminder', 'urgent', false,
@@ -142,13 +113,14 @@ $$;
 -- runs (the arrays are parallel; each run's reminder_runs row exists and is
 -- locked by the caller's insert). JIT off: compiling these statements takes
 -- longer than running them.
-CREATE FUNCTION epos_reminders_fire(p_orgs bigint[], p_days date[], p_attempts int[]) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_reminders_fire(p_orgs bigint[], p_days date[], p_attempts int[]) RETURNS jsonb
 LANGUAGE plpgsql SET jit = off AS $$
 DECLARE
     v_frames jsonb;
     v_runs   jsonb;
 BEGIN
     PERFORM epos_reminders_stage(p_orgs, p_days, p_attempts);
+    PERFORM 'PRAGMA:TABLE: epos_missed (org_id bigint, day date, attempt int, group_id bigint, group_name text, deadline text, names text[])';
     v_frames := epos_events_append_bulk();
     PERFORM epos_reminders_mail();
     WITH n AS (
@@ -178,8 +150,9 @@ $$;
 -- the org's current local date is ever considered: a worker that was down
 -- catches up the same evening, never the day after. The caller publishes
 -- the frames on ev:<topic>.
-CREATE FUNCTION epos_reminders_due(p_now timestamptz DEFAULT now()) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION epos_reminders_due(p_now timestamptz DEFAULT now()) RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_orgs bigint[];
     v_days date[];
@@ -215,7 +188,7 @@ $$;
 -- earlier run; day defaults to today in the org's time zone. A repeated run
 -- bumps reminder_runs.attempt, so its mails carry new Message-IDs. EP404
 -- for an unknown org.
-CREATE FUNCTION epos_reminders_run(p_org bigint, p_day date DEFAULT NULL) RETURNS jsonb
+CREATE OR REPLACE FUNCTION epos_reminders_run(p_org bigint, p_day date DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_day date;
@@ -231,4 +204,28 @@ BEGIN
     RETURNING r.attempt INTO v_att;
     RETURN epos_reminders_fire(ARRAY[p_org], ARRAY[v_day], ARRAY[v_att]);
 END
+$$;
+
+-- ========================================================================
+-- when the worker's deadline pass should look next.
+--
+-- The reminder scheduler (workers/sched_reminders.c) polls
+-- epos_reminders_due every 15 s, and also wakes right after the next org
+-- deadline, so reminders leave within a moment of it instead of up to a
+-- poll later.
+
+-- epos_reminders_next(now) -> milliseconds from now to the earliest
+-- timesheet deadline of any org still ahead (today's in the org's time zone
+-- if not yet passed, else tomorrow's), whether or not that day is a
+-- workday; NULL when there is no org.
+CREATE OR REPLACE FUNCTION epos_reminders_next(p_now timestamptz DEFAULT now()) RETURNS bigint
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT ceil(extract(epoch FROM min(n.at) - coalesce(p_now, now())) * 1000)::bigint
+      FROM orgs o,
+           LATERAL (SELECT ((coalesce(p_now, now()) AT TIME ZONE o.tz)::date + o.timesheet_deadline)
+                               AT TIME ZONE o.tz AS today) d,
+           LATERAL (SELECT CASE WHEN d.today > coalesce(p_now, now()) THEN d.today
+                                ELSE (((coalesce(p_now, now()) AT TIME ZONE o.tz)::date + 1
+                                       + o.timesheet_deadline) AT TIME ZONE o.tz) END AS at) n
 $$;
