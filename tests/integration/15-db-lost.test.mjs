@@ -1,10 +1,14 @@
 // 15-db-lost: a query whose PostgreSQL connection dies mid-flight is answered
 // "unavailable" (WebSocket) / 503 (HTTP) -- "retry", not "bug" -- and the
-// retry with the same cid is stored once.
+// retry with the same cid is stored once; a hub, worker or eposctl that cannot
+// reach the database says where it tried, never with the password.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { PG_CONNINFO, demoUser, http, login, psql, startHub, until, wsConnect } from "./lib/harness.mjs";
+import { join } from "node:path";
+import {
+  BUILD_DIR, CONF, PG_CONNINFO, demoUser, freePort, http, login, psql, runToExit, startHub, until, wsConnect,
+} from "./lib/harness.mjs";
 
 const APP = "epos-dblost";
 const P = demoUser((u) => u.role === "parent" && u.login === "parent1");
@@ -102,4 +106,22 @@ test("HTTP: a request whose connection is killed gets 503 unavailable, never 500
   }
   const [{ n }] = await psql("SELECT count(*)::int AS n FROM chat_messages WHERE sender_id = $1 AND cid = $2", [P.id, cid]);
   assert.equal(n, 0); // nothing was committed: the retry is safe
+});
+
+test("hub, worker and eposctl that cannot reach PostgreSQL name it without the password", async () => {
+  const closed = await freePort(); // nothing listens there
+  const conninfo = `hostaddr=127.0.0.1 port=${closed} user=epos password=secret dbname=epos_x connect_timeout=2`;
+  const env = { EPOS_PG_CONNINFO: conninfo };
+  const [hubRun, workerRun, ctlRun] = await Promise.all([
+    runToExit(join(BUILD_DIR, "epos-hub"), ["--config", CONF], { env: { ...env, EPOS_PORT: String(await freePort()) } }),
+    runToExit(join(BUILD_DIR, "epos-worker"), ["--config", CONF],
+      { env: { ...env, EPOS_METRICS_PORT: String(await freePort()) } }),
+    runToExit(join(BUILD_DIR, "eposctl"), ["--config", CONF, "migrate"], { env }),
+  ]);
+  for (const [name, r] of [["epos-hub", hubRun], ["epos-worker", workerRun], ["eposctl", ctlRun]]) {
+    assert.notEqual(r.code, 0, `${name} should fail:\n${r.output}`);
+    assert.ok(r.output.includes(`port=${closed}`), `${name} names where it tried:\n${r.output}`);
+    assert.ok(r.output.includes("dbname=epos_x"), `${name}:\n${r.output}`);
+    assert.ok(!r.output.includes("secret"), `${name} printed the password:\n${r.output}`);
+  }
 });
