@@ -246,17 +246,19 @@ int config_redact_conninfo(const char *conninfo, char *out, size_t len)
         PQfreemem(err);
         return -1;
     }
-    /* Where it connects first (the part a reader looks for), then the rest. */
-    static const char *const first[] = {"host", "hostaddr", "port", "dbname", "user", NULL};
+    /* Where it connects first, in this order (the part a reader looks
+     * for), then the rest in libpq's order. */
+    static const char *const first[] = {"host", "hostaddr", "port", "dbname", "user"};
+    const size_t nfirst = sizeof(first) / sizeof(first[0]);
     size_t o = 0;
-    for (int pass = 0; pass < 2; pass++) {
+    for (size_t i = 0; i <= nfirst; i++) {
         for (PQconninfoOption *opt = opts; opt->keyword; opt++) {
-            int early = 0;
-            for (int i = 0; first[i]; i++)
-                early |= strcmp(opt->keyword, first[i]) == 0;
+            size_t rank = 0;
+            while (rank < nfirst && strcmp(opt->keyword, first[rank]) != 0)
+                rank++;
             /* dispchar "*" is libpq's own mark of a secret ("hide the value"). */
             int secret = strchr(opt->dispchar, '*') != NULL || strstr(opt->keyword, "password");
-            if (opt->val && !secret && early == (pass == 0))
+            if (rank == i && opt->val && !secret)
                 config_conninfo_append(out, len, &o, opt->keyword, opt->val);
         }
     }
