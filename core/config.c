@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 typedef enum { CFG_STR, CFG_INT } config_type;
 
 typedef struct config_key {
@@ -232,4 +234,62 @@ void config_free(epos_config *cfg)
         free(*slot);
         *slot = NULL;
     }
+}
+
+/* Append " key=value" to out at *o, quoting the value the way libpq parses
+ * it. Returns 0, or -1 (out unchanged) when it does not fit whole. */
+static int config_conninfo_append(char *out, size_t len, size_t *o, const char *key,
+                                  const char *val)
+{
+    int quote = val[0] == '\0' || strpbrk(val, " '\\\t") != NULL;
+    size_t need = (*o ? 1 : 0) + strlen(key) + 1 + (quote ? 2 : 0);
+    for (const char *p = val; *p; p++)
+        need += quote && (*p == '\'' || *p == '\\') ? 2 : 1;
+    if (need >= len - *o)
+        return -1;
+    char *w = out + *o;
+    w += sprintf(w, "%s%s=%s", *o ? " " : "", key, quote ? "'" : "");
+    for (const char *p = val; *p; p++) {
+        if (quote && (*p == '\'' || *p == '\\'))
+            *w++ = '\\';
+        *w++ = *p;
+    }
+    if (quote)
+        *w++ = '\'';
+    *w = '\0';
+    *o = (size_t)(w - out);
+    return 0;
+}
+
+int config_redact_conninfo(const char *conninfo, char *out, size_t len)
+{
+    if (!out || len == 0)
+        return -1;
+    out[0] = '\0';
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &err);
+    if (!opts) {
+        /* libpq's message may quote the input: never copy it. */
+        snprintf(out, len, "unparsable pg_conninfo");
+        PQfreemem(err);
+        return -1;
+    }
+    /* Where it connects first, in this order (the part a reader looks
+     * for), then the rest in libpq's order. */
+    static const char *const first[] = {"host", "hostaddr", "port", "dbname", "user"};
+    const size_t nfirst = sizeof(first) / sizeof(first[0]);
+    size_t o = 0;
+    for (size_t i = 0; i <= nfirst; i++) {
+        for (PQconninfoOption *opt = opts; opt->keyword; opt++) {
+            size_t rank = 0;
+            while (rank < nfirst && strcmp(opt->keyword, first[rank]) != 0)
+                rank++;
+            /* dispchar "*" is libpq's own mark of a secret ("hide the value"). */
+            int secret = strchr(opt->dispchar, '*') != NULL || strstr(opt->keyword, "password");
+            if (rank == i && opt->val && !secret)
+                config_conninfo_append(out, len, &o, opt->keyword, opt->val);
+        }
+    }
+    PQconninfoFree(opts);
+    return 0;
 }

@@ -147,12 +147,14 @@ static void conn_fail(pgq_conn *c, const char *why)
         c->counted = 0;
         p->live--;
     }
-    /* A result that arrived before the loss (e.g. the FATAL error of a
-     * terminated backend) is delivered; otherwise NULL. */
+    /* The query in flight never completed: NULL tells its caller "retry"
+     * (answer 503). A result that came before the loss is dropped: libpq
+     * (14+) replaces even a terminated backend's FATAL 57P01 by its own
+     * "server closed the connection" without a SQLSTATE, which would read
+     * as a bug in the statement. */
+    PQclear(res);
     if (q)
-        pgq_req_finish(q, res);
-    else
-        PQclear(res);
+        pgq_req_finish(q, NULL);
     if (p->closing || !was_counted || p->live > 0)
         return;
     pgq_pool_fail_queue(p);
@@ -334,6 +336,12 @@ static int conn_complete(pgq_conn *c)
         pgq_req *q = c->req;
         c->req = NULL;
         c->flight = FLIGHT_NONE;
+        /* Completed on a connection that died: without ReadyForQuery the
+         * outcome is unknown (and libpq's error has no SQLSTATE): NULL. */
+        if (PQstatus(c->pg) == CONNECTION_BAD) {
+            PQclear(res);
+            res = NULL;
+        }
         /* Idle before the callback, so a query it submits may run here. */
         pgq_req_finish(q, res);
         if (p->closing)

@@ -7,46 +7,6 @@
 
 #include "ctl.h"
 
-/* Append " key=value" to out (size len, always terminated), quoting the
- * value the way libpq parses it. */
-static void ctl_conninfo_append(char *out, size_t len, const char *key, const char *val)
-{
-    size_t o = strlen(out);
-    int quote = val[0] == '\0' || strpbrk(val, " '\\\t") != NULL;
-    int n = snprintf(out + o, len - o, "%s%s=%s", o ? " " : "", key, quote ? "'" : "");
-    if (n < 0 || (size_t)n >= len - o)
-        return;
-    o += (size_t)n;
-    for (const char *p = val; *p && o + 3 < len; p++) {
-        if (quote && (*p == '\'' || *p == '\\'))
-            out[o++] = '\\';
-        out[o++] = *p;
-    }
-    if (quote)
-        out[o++] = '\'';
-    out[o] = '\0';
-}
-
-/* The conninfo as libpq understood it, without the password (it is printed
- * in error messages and logs). */
-static void ctl_conninfo_public(const char *conninfo, char *out, size_t len)
-{
-    char *err = NULL;
-    out[0] = '\0';
-    PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
-    if (!opts) {
-        snprintf(out, len, "unparsable pg_conninfo");
-        PQfreemem(err);
-        return;
-    }
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (!o->val || strcmp(o->keyword, "password") == 0)
-            continue;
-        ctl_conninfo_append(out, len, o->keyword, o->val);
-    }
-    PQconninfoFree(opts);
-}
-
 /* First line of a libpq message, without "ERROR:  " or the trailing newline. */
 static void ctl_first_line(const char *msg, char *buf, size_t len)
 {
@@ -75,7 +35,7 @@ PGconn *ctl_db_connect(const ctl_ctx *ctx)
         return conn;
     }
     char pub[1024], reason[512];
-    ctl_conninfo_public(conninfo, pub, sizeof(pub));
+    config_redact_conninfo(conninfo, pub, sizeof(pub));
     ctl_first_line(conn ? PQerrorMessage(conn) : "out of memory", reason, sizeof(reason));
     fprintf(stderr, "eposctl: cannot connect to PostgreSQL (%s): %s\n", pub, reason);
     PQfinish(conn);

@@ -257,7 +257,7 @@ static void password_hash_loaded(PGresult *res, void *arg)
     const char *h = pgq_ok(res) && PQntuples(res) == 1 ? pgq_get(res, 0, "hash") : NULL;
     if (!h) {
         const char *code = "unauthorized", *msg = "Сеанс истёк, войдите снова";
-        int status = res && !pgq_ok(res) ? pg_error_map(res, &code, &msg) : 401;
+        int status = !pgq_ok(res) ? pg_error_map(res, &code, &msg) : 401;
         http_reply_error(l->r, status, code, msg);
         login_req_free(l);
         return;

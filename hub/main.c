@@ -195,7 +195,9 @@ int main(int argc, char **argv)
 
     h.pg = pgq_pool_create(h.loop, h.cfg.pg_conninfo, h.cfg.pg_pool_size, hub_statements);
     if (!h.pg || hub_wait_for_pg(&h) != 0) {
-        fprintf(stderr, "epos-hub: cannot connect to PostgreSQL (%s)\n", h.cfg.pg_conninfo);
+        char where[1024];
+        config_redact_conninfo(h.cfg.pg_conninfo, where, sizeof(where));
+        fprintf(stderr, "epos-hub: cannot connect to PostgreSQL (%s)\n", where);
         goto out;
     }
     h.redis = rds_create(h.loop, h.cfg.redis_host, h.cfg.redis_port, fanout_on_message,

@@ -20,25 +20,6 @@ static size_t services_started;
 
 static void worker_shutdown(worker_t *w);
 
-/* "host=… port=… dbname=…" of a conninfo, never its password. */
-static void worker_pg_where(const char *conninfo, char *out, size_t len)
-{
-    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
-    const char *host = "?", *port = "5432", *db = "?";
-    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-        if (!o->val)
-            continue;
-        if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0)
-            host = o->val;
-        else if (strcmp(o->keyword, "port") == 0)
-            port = o->val;
-        else if (strcmp(o->keyword, "dbname") == 0)
-            db = o->val;
-    }
-    snprintf(out, len, "host=%s port=%s dbname=%s", host, port, db);
-    PQconninfoFree(opts);
-}
-
 static void worker_redis_state(int up, void *arg)
 {
     worker_t *w = arg;
@@ -126,10 +107,10 @@ static void worker_pg_state(int up, void *arg)
 static void worker_on_deadline(uv_timer_t *t)
 {
     worker_t *w = t->data;
-    char where[300];
+    char where[1024];
     if (running)
         return;
-    worker_pg_where(w->cfg->pg_conninfo, where, sizeof(where));
+    config_redact_conninfo(w->cfg->pg_conninfo, where, sizeof(where));
     log_error("cannot reach PostgreSQL (%s) within %d s; exiting", where, WORKER_PG_WAIT_MS / 1000);
     w->exit_code = 1;
     worker_shutdown(w);

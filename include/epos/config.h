@@ -73,4 +73,12 @@ void config_pg_for(epos_config *cfg, const char *process);
 
 void config_free(epos_config *cfg);
 
+/* Write conninfo (a libpq key=value string or URI) into out (size len,
+ * always terminated) as libpq parsed it, every secret dropped (password,
+ * sslpassword: the keys libpq itself hides), for logs and error messages.
+ * Returns 0, or -1 when conninfo does not parse (out says so, and nothing
+ * of the input is copied: it may hold a password). A value cut by len is
+ * dropped whole. */
+int config_redact_conninfo(const char *conninfo, char *out, size_t len);
+
 #endif

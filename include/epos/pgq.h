@@ -11,9 +11,11 @@
 
 typedef struct pgq_pool pgq_pool;
 
-/* Called exactly once per accepted query. res is NULL when the connection was
- * lost before a result came; otherwise it is owned by the pool and cleared
- * after the callback returns (check PQresultStatus for SQL errors). */
+/* Called exactly once per accepted query. res is NULL when the query did not
+ * complete because its connection was lost (or the pool closed): the outcome
+ * is unknown, the caller answers "unavailable, retry" (503), never "internal".
+ * Otherwise res is owned by the pool and cleared after the callback returns
+ * (check PQresultStatus for SQL errors). */
 typedef void pgq_cb(PGresult *res, void *arg);
 
 /* Called for each NOTIFY on a channel given to pgq_listen. */

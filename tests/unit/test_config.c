@@ -121,12 +121,54 @@ static void test_tls_pair(void **state)
     unsetenv("EPOS_TLS_CERT");
 }
 
+/* Secrets never reach a log line: every form libpq accepts loses its
+ * password; the rest stays, quoted the way libpq reads it back. */
+static void test_redact_conninfo(void **state)
+{
+    char out[256];
+    assert_int_equal(config_redact_conninfo("host=127.0.0.1 port=5 user=u password=secret dbname=e",
+                                            out, sizeof(out)),
+                     0);
+    assert_null(strstr(out, "secret"));
+    assert_null(strstr(out, "password"));
+    assert_non_null(strstr(out, "host=127.0.0.1"));
+    assert_non_null(strstr(out, "port=5"));
+    assert_non_null(strstr(out, "dbname=e"));
+
+    assert_int_equal(
+        config_redact_conninfo("postgresql://u:secret@127.0.0.1:5/e?sslpassword=secret2", out,
+                               sizeof(out)),
+        0);
+    assert_null(strstr(out, "secret"));
+    assert_non_null(strstr(out, "user=u"));
+
+    /* A quoted value with a space and a quote survives as libpq reads it. */
+    assert_int_equal(
+        config_redact_conninfo("password='a secret' application_name='it\\'s x'", out, sizeof(out)),
+        0);
+    assert_null(strstr(out, "secret"));
+    assert_string_equal(out, "application_name='it\\'s x'");
+
+    /* Unparsable: nothing of the input is echoed. */
+    assert_int_equal(config_redact_conninfo("password=secret 'broken", out, sizeof(out)), -1);
+    assert_null(strstr(out, "secret"));
+    assert_int_equal(config_redact_conninfo(NULL, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+
+    /* Too small: values that do not fit are dropped whole, never cut. */
+    char tiny[16];
+    assert_int_equal(
+        config_redact_conninfo("host=127.0.0.1 dbname=averyveryverylongname", tiny, sizeof(tiny)),
+        0);
+    assert_string_equal(tiny, "host=127.0.0.1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),       cmocka_unit_test(test_file_then_env),
         cmocka_unit_test(test_pg_per_process), cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_tls_pair),
+        cmocka_unit_test(test_tls_pair),       cmocka_unit_test(test_redact_conninfo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
