@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "epos/log.h"
+#include "epos/utf8.h"
 
 void queue_opts_default(queue_opts *o)
 {
@@ -356,6 +357,7 @@ static void queue_give_up(queue *q, job_t *j)
     char err[300];
     snprintf(err, sizeof(err), "delivered %d times without an answer (last error: %s)", j->attempt,
              j->last_error[0] ? j->last_error : "none");
+    utf8_trim(err);
     log_warn("queue: job %s (%s) dead: %s", j->id, j->kind, err);
     queue_send_fail(q, j, -1, err);
     queue_outcome(q, j, QUEUE_DEAD);

@@ -11,8 +11,10 @@
 
 #include "ctl.h"
 #include "epos/queue.h"
+#include "epos/utf8.h"
 
 #define CTL_QUEUE_PAGE 500
+#define CTL_PREVIEW_BYTES 300 /* of a dead job's payload, cut between characters */
 
 /* KEYS: dead. ARGV: prefix, entry id. Moves one dead job back to its
  * stream as a first attempt; 1 moved, 0 no such entry, -1 unusable entry. */
@@ -220,12 +222,14 @@ static void ctl_dead_print(json_t *o)
     if (t > 0 && gmtime_r(&t, &tm))
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     const char *payload = json_string_value(json_object_get(o, "payload"));
-    printf(
-        "%s  %s  %s  attempt %lld  failed %s\n  error: %s\n  payload: %.300s%s\n",
-        json_string_value(json_object_get(o, "entry")), json_string_value(json_object_get(o, "id")),
-        json_string_value(json_object_get(o, "kind")),
-        (long long)json_integer_value(json_object_get(o, "attempt")), when,
-        json_string_value(json_object_get(o, "error")), payload, strlen(payload) > 300 ? "…" : "");
+    size_t len = strlen(payload), shown = utf8_cut(payload, len, CTL_PREVIEW_BYTES);
+    printf("%s  %s  %s  attempt %lld  failed %s\n  error: %s\n  payload: %.*s%s\n",
+           json_string_value(json_object_get(o, "entry")),
+           json_string_value(json_object_get(o, "id")),
+           json_string_value(json_object_get(o, "kind")),
+           (long long)json_integer_value(json_object_get(o, "attempt")), when,
+           json_string_value(json_object_get(o, "error")), (int)shown, payload,
+           shown < len ? "…" : "");
 }
 
 static int ctl_queue_dead(redisContext *c, long limit, int json_out)

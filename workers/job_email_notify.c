@@ -23,6 +23,7 @@
 
 #include "epos/jsonx.h"
 #include "epos/log.h"
+#include "epos/utf8.h"
 #include "mailer.h"
 #include "publish.h"
 
@@ -235,6 +236,7 @@ static void email_on_prepared(PGresult *res, void *arg)
                  : pgq_ok(res) ? "no answer"
                                : PQresultErrorMessage(res));
         err[strcspn(err, "\n")] = '\0';
+        utf8_trim(err);
         email_finish(c, pgq_ok(res) ? JOB_RETRY : publish_sql_outcome(res), err);
         return;
     }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "epos/log.h"
+#include "epos/utf8.h"
 
 /* --- lists --- */
 
@@ -70,6 +71,7 @@ void mailer_job_fail(mailer_job *j, int status, int code, const char *detail)
     j->status = status;
     j->code = code;
     snprintf(j->detail, sizeof(j->detail), "%s", detail);
+    utf8_trim(j->detail);
 }
 
 /* --- the sending threads --- */

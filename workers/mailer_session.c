@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epos/utf8.h"
+
 /* Details of a session the per-mail statuses do not carry (TLS trouble). */
 typedef struct mailer_session_note {
     char text[120];
@@ -53,6 +55,7 @@ static void status_detail(char *out, size_t len, const smtp_status_t *st)
     for (char *p = out; *p; p++)
         if (*p == '\r' || *p == '\n' || *p == '\t')
             *p = ' ';
+    utf8_trim(out); /* the server's text may be UTF-8, cut by the buffer */
     size_t n = strlen(out);
     while (n > 0 && out[n - 1] == ' ')
         out[--n] = '\0';

@@ -132,6 +132,23 @@ test("a failing job is retried with backoff; a job that fails for good is dead, 
     assert.match(text.stdout, new RegExp(`${blocked}\\s+test\\.mark`));
     assert.equal((await effects([blocked])).length, 0);
 
+    // Payloads in Cyrillic longer than the preview: one of the two cuts falls
+    // inside a character (Ж is two bytes), and the text must stay UTF-8.
+    const cyr = "Ж".repeat(300);
+    const cut = await enqueue(1, { requires: `${marker}-${cyr}` });
+    const cut2 = await enqueue(1, { requires: `${marker}--${cyr}` });
+    await until(async () => {
+      const d = JSON.parse((await queueCtl(["dead", "--json", "--limit", "50"])).stdout);
+      return [...cut, ...cut2].every((id) => d.some((x) => x.id === id));
+    }, { what: "the Cyrillic jobs in the dead letters" });
+    const iconv = await new Promise((res) => {
+      execFile("sh", ["-c", `"$0" --config "$1" queue dead --limit 50 | iconv -f utf-8 -t utf-8 >/dev/null`,
+        join(BUILD_DIR, "eposctl"), stack.conf], { env: childEnv(), timeout: 60000 },
+      (err, stdout, stderr) => res({ code: err ? err.code : 0, stderr }));
+    });
+    assert.equal(iconv.code, 0, `eposctl queue dead prints valid UTF-8: ${iconv.stderr}`);
+    assert.match((await queueCtl(["dead"])).stdout, /payload: \{"requires": "marker-\d+-Ж+…/);
+
     // The operator fixes the cause and replays it: it runs once more and succeeds.
     await sql("INSERT INTO job_effects (job_id) VALUES ($1)", [marker]);
     const replay = await queueCtl(["replay", blocked]);
