@@ -138,6 +138,21 @@ int64_t queue_backoff_ms(const queue_opts *o, int attempt, double rnd);
 /* Jobs running now. */
 int queue_running(const queue *q);
 
+/* Counters since queue_create. */
+typedef struct queue_stats {
+    uint64_t claim_calls; /* claim scripts sent (each scans part of a stream's pending list) */
+    uint64_t claimed;     /* jobs taken over from silent consumers */
+} queue_stats;
+
+/* Copy the counters. */
+void queue_stats_get(const queue *q, queue_stats *out);
+
+/* The script that puts one dead job back on its stream as a first attempt
+ * (eposctl queue replay): KEYS <prefix>dead; ARGV prefix, entry id. Returns
+ * 1 moved, 0 no such entry, -1 an entry without a usable kind or id (left
+ * alone). The worker's scripts and this one write the same entry layout. */
+extern const char queue_lua_replay[];
+
 /* The key prefix ("epos:"). */
 const char *queue_prefix(const queue *q);
 
