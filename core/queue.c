@@ -365,10 +365,9 @@ static void queue_give_up(queue *q, job_t *j)
     snprintf(err, sizeof(err), "delivered %d times without an answer (last error: %s)", j->attempt,
              j->last_error[0] ? j->last_error : "none");
     utf8_trim(err);
-    log_warn("queue: job %s (%s) dead: %s", j->id, j->kind, err);
-    queue_send_fail(q, j, -1, err);
-    queue_outcome(q, j, QUEUE_DEAD);
-    queue_job_free(j);
+    queue_held_link(q, j);
+    q->nrunning++;
+    queue_job_done(j, JOB_FAIL, err);
 }
 
 /* Start ready jobs while there are free slots. */
@@ -413,7 +412,8 @@ static void queue_add_ack(queue *q, job_t *j)
     memcpy(qk->acks[qk->nacks++], j->entry, sizeof(j->entry));
 }
 
-void queue_job_done(job_t *j, int rc, const char *err)
+/* Tell Redis how the job ended (ack, retry, dead letters) and free it. */
+static void queue_job_end(job_t *j, int rc, const char *err)
 {
     queue *q = j->q;
     queue_held_unlink(q, j);
@@ -443,6 +443,32 @@ void queue_job_done(job_t *j, int rc, const char *err)
     }
     queue_job_free(j);
     queue_kick(q);
+}
+
+void queue_job_done(job_t *j, int rc, const char *err)
+{
+    queue *q = j->q;
+    int final = rc != JOB_RETRY || j->attempt >= q->o.max_attempts;
+    if (!j->released && final && q->settle_cb && !j->settle_err) {
+        /* Held (still ours, refreshed) until the caller's record of the end
+         * is durable: a crash in between runs the job again. */
+        j->settle_rc = rc;
+        j->settle_err = strdup(err ? err : "");
+        if (j->settle_err && q->settle_cb(j, q->settle_arg))
+            return;
+    }
+    queue_job_end(j, rc, err);
+}
+
+void queue_job_settled(job_t *j)
+{
+    queue_job_end(j, j->settle_rc, j->settle_err);
+}
+
+void queue_set_settle_cb(queue *q, queue_settle_cb *cb, void *arg)
+{
+    q->settle_cb = cb;
+    q->settle_arg = arg;
 }
 
 /* Flush the acks and read again once this loop turn's callbacks are done:

@@ -41,6 +41,8 @@ struct queue {
     int nkinds;
     queue_outcome_cb *outcome_cb;
     void *outcome_arg;
+    queue_settle_cb *settle_cb;
+    void *settle_arg;
 
     job_t *ready_head, *ready_tail; /* read, not started yet */
     int nready;

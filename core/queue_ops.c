@@ -79,6 +79,7 @@ job_t *queue_job_from_entry(queue *q, queue_kind *qk, const redisReply *entry, i
 
 void queue_job_free(job_t *j)
 {
+    free(j->settle_err);
     free(j);
 }
 

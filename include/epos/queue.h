@@ -61,6 +61,8 @@ struct job {
     char entry[48];      /* stream entry id */
     uint64_t started_ns; /* uv_hrtime when the handler was called, 0 if never */
     int released;        /* put back at shutdown; a later done only frees it */
+    int settle_rc;       /* how it ended, while held for queue_settle_cb */
+    char *settle_err;
     struct job *prev, *next;
 };
 
@@ -104,8 +106,22 @@ void queue_opts_default(queue_opts *o);
  * the defaults. Returns NULL on allocation failure. */
 queue *queue_create(uv_loop_t *loop, rds *cmd, const char *host, int port, const queue_opts *opts);
 
-/* Set the hook told of each job's outcome (metrics, outbox bookkeeping). */
+/* Set the hook told of each job's outcome (metrics). */
 void queue_set_outcome_cb(queue *q, queue_outcome_cb *cb, void *arg);
+
+/* Told when a job has ended for good (done, or bound for the dead letters),
+ * before Redis is: return 0 to go on at once, or 1 to hold the job — it
+ * stays this consumer's (running, its idle time refreshed) until the caller,
+ * once its own record of the end is durable, calls queue_job_settled(job).
+ * The outbox relay marks outbox.done_at this way: a crash between the two
+ * leaves a job that runs again, never a finished row left unmarked. A job
+ * still held when queue_stop's grace ends is put back; settling it later
+ * only frees it. */
+typedef int queue_settle_cb(job_t *job, void *arg);
+void queue_set_settle_cb(queue *q, queue_settle_cb *cb, void *arg);
+
+/* End a job held by queue_settle_cb as it ended. The job is freed. */
+void queue_job_settled(job_t *job);
 
 /* Consume kind's stream, running each job with run(job, arg). Call before
  * queue_start. Returns 0, or -1 (allocation failure, bad kind). */

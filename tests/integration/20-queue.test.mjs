@@ -181,12 +181,19 @@ test("kill -9 of a worker in the middle of a batch: another finishes it, every e
     assert.equal(new Set(rows.map((r) => r.job_id)).size, ids.length, "one effect per job");
     const reruns = rows.filter((r) => r.runs > 1).length;
     t.diagnostic(`${atKill} done at the kill; ${reruns} jobs ran again after it (effects unchanged)`);
-    // (Done marks the victim had not written yet are lost with it: they only
-    // matter if Redis loses its data, and then cost a second, harmless run.)
     await until(async () => (await sql(
       "SELECT count(*)::int AS n FROM outbox WHERE 'ob:' || id = ANY($1::text[]) AND relayed_at IS NULL",
       [ids]))[0].n === 0, { what: "every outbox row relayed" });
     await until(streamIdle, { what: "the victim's pending jobs claimed and acked" });
+    // A job is acked only once its row is marked done, so no row the victim
+    // finished stays relayed and not done (to run again if Redis lost its data).
+    const undone = () => sql(
+      "SELECT count(*)::int AS n FROM outbox WHERE 'ob:' || id = ANY($1::text[]) AND done_at IS NULL", [ids]);
+    await until(async () => (await undone())[0].n === 0,
+      { what: "every outbox row marked done", timeoutMs: 10000 }).catch(async (e) => {
+      t.diagnostic(`${(await undone())[0].n} rows relayed, their jobs acked, and never marked done`);
+      throw e;
+    });
     assert.match(b.output(), /claimed job ob:\d+ \(test\.mark\) of a silent consumer/,
       "the rescuer took over the jobs the victim was running");
   } finally {

@@ -550,6 +550,58 @@ static void test_claim_scan_reaches_a_dead_consumers_jobs(void **state)
     teardown_keys(&t);
 }
 
+/* ---------------------------------------------------------------- settle */
+
+/* The settle hook holds each finished job; the job stays pending (ours)
+ * until queue_job_settled, and only then is acked. */
+static int hold_settle(job_t *job, void *arg)
+{
+    tq *t = arg;
+    t->held[t->nheld++] = job;
+    return 1;
+}
+
+static void on_pending_while_held(redisAsyncContext *c, void *reply, void *arg)
+{
+    tq *t = arg;
+    redisReply *r = reply;
+    (void)c;
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->element[0]->integer, 1); /* not acked while held */
+    assert_int_equal(t->done, 0);                /* nor reported done */
+    job_t *j = t->held[--t->nheld];
+    queue_job_settled(j);
+}
+
+static void on_settle_timer(uv_timer_t *h)
+{
+    tq *t = h->data;
+    if (t->nheld == 1 && t->done == 0)
+        rds_command(t->r, on_pending_while_held, t, "XPENDING %s %s", t->stream, QUEUE_GROUP);
+    else
+        uv_timer_start(h, on_settle_timer, 10, 0);
+}
+
+static void test_settle_hook_holds_the_ack(void **state)
+{
+    tq t;
+    setup_opts(&t, RUN_OK);
+    t.on_up = up_enqueue_1;
+    t.target_done = 1;
+    start(&t);
+    queue_set_settle_cb(t.q, hold_settle, &t);
+    uv_timer_init(&t.loop, &t.poll);
+    t.poll.data = &t;
+    t.poll_on = 1;
+    uv_timer_start(&t.poll, on_settle_timer, 10, 0);
+    finish(&t);
+    assert_int_equal(t.done, 1);
+    assert_int_equal(pending(&t), 0);
+    assert_int_equal(cmd_int(&t, "XLEN %s", t.stream), 0);
+    teardown_keys(&t);
+}
+
 /* ---------------------------------------------------------------- stop */
 
 static void up_enqueue_3(tq *t)
@@ -611,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_claim_dead_consumer_job),
         cmocka_unit_test(test_poison_job_ends_dead),
         cmocka_unit_test(test_claim_scan_reaches_a_dead_consumers_jobs),
+        cmocka_unit_test(test_settle_hook_holds_the_ack),
         cmocka_unit_test(test_stop_releases_running_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
