@@ -380,7 +380,7 @@ static void queue_pump(queue *q)
             q->ready_tail = NULL;
         q->nready--;
         j->next = NULL;
-        if (j->attempt > q->o.max_attempts)
+        if (j->redelivered > 0 && j->attempt > q->o.max_attempts)
             queue_give_up(q, j);
         else
             queue_dispatch(q, j);
@@ -412,6 +412,14 @@ static void queue_add_ack(queue *q, job_t *j)
     memcpy(qk->acks[qk->nacks++], j->entry, sizeof(j->entry));
 }
 
+/* Whether rc ends the job for good (done or dead), not a retry. */
+static int queue_job_final(const queue *q, const job_t *j, int rc)
+{
+    if (rc != JOB_RETRY)
+        return 1;
+    return j->retry_ms > 0 ? 0 : j->attempt >= q->o.max_attempts;
+}
+
 /* Tell Redis how the job ended (ack, retry, dead letters) and free it. */
 static void queue_job_end(job_t *j, int rc, const char *err)
 {
@@ -426,9 +434,11 @@ static void queue_job_end(job_t *j, int rc, const char *err)
         queue_add_ack(q, j);
         queue_outcome(q, j, QUEUE_DONE);
     } else {
-        int dead = rc != JOB_RETRY || j->attempt >= q->o.max_attempts;
+        int dead = queue_job_final(q, j, rc);
         double rnd = (double)(queue_rand(q) >> 11) / 9007199254740992.0;
-        int64_t delay = dead ? -1 : queue_backoff_ms(&q->o, j->attempt, rnd);
+        int64_t delay = dead              ? -1
+                        : j->retry_ms > 0 ? j->retry_ms
+                                          : queue_backoff_ms(&q->o, j->attempt, rnd);
         if (!err || !*err)
             err = rc == JOB_RETRY ? "failed (retry)" : "failed";
         if (dead)
@@ -436,6 +446,8 @@ static void queue_job_end(job_t *j, int rc, const char *err)
         else
             log_info("queue: job %s (%s) attempt %d failed, retry in %lld ms: %s", j->id, j->kind,
                      j->attempt, (long long)delay, err);
+        if (!dead && j->retry_ms > 0 && j->retry_free && j->attempt > 0)
+            j->attempt--; /* the script counts the next run as attempt + 1 */
         queue_send_fail(q, j, delay, err);
         queue_outcome(q, j, dead ? QUEUE_DEAD : QUEUE_RETRIED);
         if (!dead)
@@ -448,7 +460,7 @@ static void queue_job_end(job_t *j, int rc, const char *err)
 void queue_job_done(job_t *j, int rc, const char *err)
 {
     queue *q = j->q;
-    int final = rc != JOB_RETRY || j->attempt >= q->o.max_attempts;
+    int final = queue_job_final(q, j, rc);
     if (!j->released && final && q->settle_cb && !j->settle_err) {
         /* Held (still ours, refreshed) until the caller's record of the end
          * is durable: a crash in between runs the job again. */

@@ -73,7 +73,8 @@ job_t *queue_job_from_entry(queue *q, queue_kind *qk, const redisReply *entry, i
     long a = attempt ? strtol(attempt->str, NULL, 10) : 1;
     if (a < 1 || a > 1000000)
         a = 1;
-    j->attempt = (int)a + (deliveries > 1 ? deliveries - 1 : 0);
+    j->redelivered = deliveries > 1 ? deliveries - 1 : 0;
+    j->attempt = (int)a + j->redelivered;
     return j;
 }
 

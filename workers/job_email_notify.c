@@ -50,6 +50,7 @@ typedef struct email_job {
     int smtp_code;
     char *detail;
     int record_tries;
+    int outage;       /* the mailer's breaker was open: not the mail's fault */
     uv_timer_t timer; /* spaces the retries of a sent mail's record */
     int timer_init;
 } email_job;
@@ -127,6 +128,12 @@ static void email_recorded_outcome(email_job *c)
         return;
     default:
         snprintf(err, sizeof(err), "mail not sent (%d): %s", c->smtp_code, c->detail);
+        if (c->outage && c->w->mailer) {
+            /* The relay refuses everything: wait out the mailer's pause
+             * without spending an attempt. */
+            c->job->retry_ms = mailer_pause_ms(c->w->mailer) + 1000;
+            c->job->retry_free = 1;
+        }
         email_finish(c, JOB_RETRY, err);
     }
 }
@@ -182,6 +189,11 @@ static void email_on_mailed(const mail_t *m, int status, int smtp_code, const ch
     c->detail = strdup(detail ? detail : "");
     if (!c->detail && status != MAIL_SENT) {
         email_finish(c, JOB_RETRY, "out of memory");
+        return;
+    }
+    c->outage = m->outage;
+    if (m->recorded) { /* recorded on the sending thread right after the server's 250 */
+        email_recorded_outcome(c);
         return;
     }
     email_record(c);

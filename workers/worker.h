@@ -69,6 +69,10 @@ typedef struct worker_service {
 extern const worker_service worker_services[];
 extern const size_t worker_nservices;
 
+/* Give w->mailer the hooks that record each mail in email_log on its sending
+ * thread the moment the server accepts it (mailer_record.c). */
+void mailer_record_install(worker_t *w);
+
 /* ---------------------------------------------------------------- consumer.c */
 
 /* Consume every registered kind with cfg->worker_concurrency jobs in flight,

@@ -6,50 +6,56 @@
 
 typedef struct epos_config {
     /* network */
-    char *listen_host;      /* listen_host        default 127.0.0.1 */
-    int port;               /* port               default 8080 */
-    char *tls_cert;         /* tls_cert           PEM path; TLS is on when cert and key are set */
-    char *tls_key;          /* tls_key */
-    char *allowed_origins;  /* allowed_origins    comma list; empty: same host only */
-    char *web_root;         /* web_root           static files of the web client */
+    char *listen_host;     /* listen_host        default 127.0.0.1 */
+    int port;              /* port               default 8080 */
+    char *tls_cert;        /* tls_cert           PEM path; TLS is on when cert and key are set */
+    char *tls_key;         /* tls_key */
+    char *allowed_origins; /* allowed_origins    comma list; empty: same host only */
+    char *web_root;        /* web_root           static files of the web client */
     /* stores */
-    char *pg_conninfo;      /* pg_conninfo        libpq connection string */
-    int pg_pool_size;       /* pg_pool_size       connections per process, default 16 */
-    char *redis_host;       /* redis_host         default 127.0.0.1 */
-    int redis_port;         /* redis_port         default 6379 */
+    char *pg_conninfo; /* pg_conninfo        libpq connection string */
+    int pg_pool_size;  /* pg_pool_size       connections per process, default 16 */
+    char *redis_host;  /* redis_host         default 127.0.0.1 */
+    int redis_port;    /* redis_port         default 6379 */
     /* auth */
-    char *token_secret;     /* token_secret       HMAC key of session tokens */
-    int token_ttl;          /* token_ttl          seconds, default 7 days */
-    char *api_key;          /* api_key            key of POST /api/publish */
+    char *token_secret; /* token_secret       HMAC key of session tokens */
+    int token_ttl;      /* token_ttl          seconds, default 7 days */
+    char *api_key;      /* api_key            key of POST /api/publish */
     /* limits */
-    int max_frame;          /* max_frame          bytes of one client frame, default 65536 */
-    int max_text;           /* max_text           characters of a chat message, default 4000 */
-    int send_queue_max;     /* send_queue_max     bytes queued to one connection, default 1 MiB */
-    int rate_per_sec;       /* rate_per_sec       client frames per second per connection, default 20 */
-    int rate_burst;         /* rate_burst         token bucket depth, default 60 */
-    int replay_window;      /* replay_window      events replayed per topic on resume, default 500 */
-    int history_page_max;   /* history_page_max   default 100 */
-    int auth_timeout_ms;    /* auth_timeout_ms    default 10000 */
-    int login_fail_max;     /* login_fail_max     failed logins per login/address per window, default 10 */
+    int max_frame;      /* max_frame          bytes of one client frame, default 65536 */
+    int max_text;       /* max_text           characters of a chat message, default 4000 */
+    int send_queue_max; /* send_queue_max     bytes queued to one connection, default 1 MiB */
+    int rate_per_sec;   /* rate_per_sec       client frames per second per connection, default 20 */
+    int rate_burst;     /* rate_burst         token bucket depth, default 60 */
+    int replay_window;  /* replay_window      events replayed per topic on resume, default 500 */
+    int history_page_max; /* history_page_max   default 100 */
+    int auth_timeout_ms;  /* auth_timeout_ms    default 10000 */
+    int login_fail_max; /* login_fail_max     failed logins per login/address per window, default 10
+                         */
     /* mail */
-    char *smtp_host;        /* smtp_host          default 127.0.0.1 */
-    int smtp_port;          /* smtp_port          default 2525 */
-    int smtp_starttls;      /* smtp_starttls      0 no, 1 if offered, 2 required */
-    char *smtp_user;        /* smtp_user */
-    char *smtp_password;    /* smtp_password */
-    char *mail_from;        /* mail_from          default "ЭПОС <noreply@epos.local>" */
-    char *public_url;       /* public_url         links in mail, default http://127.0.0.1:8080/ */
-    int digest_delay_s;     /* digest_delay_s     unread chat email delay, default 900 */
+    char *smtp_host;       /* smtp_host          default 127.0.0.1 */
+    int smtp_port;         /* smtp_port          default 2525 */
+    int smtp_starttls;     /* smtp_starttls      0 no, 1 if offered, 2 required */
+    char *smtp_user;       /* smtp_user */
+    char *smtp_password;   /* smtp_password */
+    char *mail_from;       /* mail_from          default "ЭПОС <noreply@epos.local>" */
+    char *public_url;      /* public_url         links in mail, default http://127.0.0.1:8080/ */
+    int digest_delay_s;    /* digest_delay_s     unread chat email delay, default 900 */
+    char *mail_retry;      /* mail_retry         waits (s) before each retry of a mail a server
+                            *                    deferred (4xx), comma-separated; dead after the last */
+    int mail_pause_max_ms; /* mail_pause_max_ms  longest pause of the mailer while the relay
+                            *                    refuses everything (the breaker), default 60000 */
     /* worker */
     int metrics_port;       /* metrics_port       the worker's /metrics, 0 off, default 0 */
     int worker_concurrency; /* worker_concurrency jobs in flight per worker, default 64 */
     int mail_sessions;      /* mail_sessions      parallel SMTP sessions per worker, default 2 */
     int job_max_attempts;   /* job_max_attempts   default 8 */
-    int job_claim_idle_ms;  /* job_claim_idle_ms  a dead worker's jobs are claimed after, default 30000 */
+    int job_claim_idle_ms;  /* job_claim_idle_ms  a dead worker's jobs are claimed after, default
+                               30000 */
     int job_backoff_ms;     /* job_backoff_ms     first retry delay (doubles), default 1000 */
     /* misc */
-    char *log_level;        /* log_level          debug|info|warn|error, default info */
-    char *instance;         /* instance           name in logs and consumer ids */
+    char *log_level; /* log_level          debug|info|warn|error, default info */
+    char *instance;  /* instance           name in logs and consumer ids */
 } epos_config;
 
 /* Fill cfg with defaults, then the file at path (NULL: no file), then the

@@ -55,12 +55,19 @@ struct job {
     const char *last_error; /* the previous attempt's error, or "" */
     void *data;             /* free for the handler */
     void *kind_arg;         /* the arg given to queue_consume for this kind */
+    /* A handler with a schedule of its own sets these before JOB_RETRY:
+     * retry_ms > 0 is the wait before the next run, and then max_attempts
+     * does not apply (JOB_FAIL ends the job); retry_free = 1 makes this run
+     * not count as an attempt (an outage of a server, not the job's fault). */
+    int64_t retry_ms;
+    int retry_free;
     /* internal */
     queue *q;
     struct queue_kind *qk;
     char entry[48];      /* stream entry id */
     uint64_t started_ns; /* uv_hrtime when the handler was called, 0 if never */
     int released;        /* put back at shutdown; a later done only frees it */
+    int redelivered;     /* deliveries to consumers that never answered */
     int settle_rc;       /* how it ended, while held for queue_settle_cb */
     char *settle_err;
     struct job *prev, *next;
