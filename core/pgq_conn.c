@@ -293,9 +293,9 @@ void pgq_conn_send(pgq_conn *c, pgq_req *q)
 {
     c->req = q;
     c->flight = FLIGHT_REQ;
-    int ok = q->prepared
-                 ? PQsendQueryPrepared(c->pg, q->text, q->nparams, q->params, NULL, NULL, 0)
-                 : PQsendQueryParams(c->pg, q->text, q->nparams, NULL, q->params, NULL, NULL, 0);
+    int ok = q->prepared ? PQsendQueryPrepared(c->pg, q->text, q->nparams, q->params, NULL, NULL, 0)
+                         : PQsendQueryParams(c->pg, q->text, q->nparams, NULL, q->params, NULL,
+                                             NULL, 0);
     if (!ok || conn_flush(c) != 0)
         conn_fail_later(c);
 }

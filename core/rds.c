@@ -16,14 +16,14 @@
 
 typedef struct rds_link {
     rds *r;
-    const char *role;      /* "cmd" or "sub": logs and the client name */
-    redisAsyncContext *ac; /* NULL while down; hiredis owns and frees it */
-    int connected;         /* the connect callback reported success */
-    int ready;             /* connected, and (sub) every resubscription confirmed */
-    int pending;           /* sub: SUBSCRIBE confirmations still awaited */
-    int fails;             /* failures in a row, to keep the log quiet */
+    const char *role;       /* "cmd" or "sub": logs and the client name */
+    redisAsyncContext *ac;  /* NULL while down; hiredis owns and frees it */
+    int connected;          /* the connect callback reported success */
+    int ready;              /* connected, and (sub) every resubscription confirmed */
+    int pending;            /* sub: SUBSCRIBE confirmations still awaited */
+    int fails;              /* failures in a row, to keep the log quiet */
     unsigned backoff_ms;
-    uv_timer_t timer; /* reconnect backoff; the close sequence */
+    uv_timer_t timer;       /* reconnect backoff; the close sequence */
 } rds_link;
 
 struct rds {
@@ -34,7 +34,7 @@ struct rds {
     rds_state_cb *on_state;
     void *arg;
     rds_link cmd, sub;
-    dict *subs;   /* channel -> non-NULL */
+    dict *subs; /* channel -> non-NULL */
     int reported; /* the last up value given to on_state */
     int closing;
     void (*done)(void *);
