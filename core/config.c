@@ -63,6 +63,8 @@ static const config_key config_keys[] = {
     S(mail_from, "ЭПОС <noreply@epos.local>"),
     S(public_url, "http://127.0.0.1:8080/"),
     I(digest_delay_s, 900, 0, 86400),
+    S(mail_retry, "60,300,900,3600,7200,14400,28800,28800,28800,28800,28800"),
+    I(mail_pause_max_ms, 60000, 100, 3600000),
     I(metrics_port, 0, 0, 65535),
     I(worker_concurrency, 64, 1, 10000),
     I(mail_sessions, 2, 1, 64),

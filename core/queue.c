@@ -1,4 +1,4 @@
-/* queue.c -- the consuming side of the job queue: the blocking read, running jobs, done, stop. */
+/* queue.c -- the consuming side of the job queue: the blocking read, running jobs, done. */
 #include "queue_internal.h"
 
 #include <stdio.h>
@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "epos/log.h"
+#include "epos/utf8.h"
 
 void queue_opts_default(queue_opts *o)
 {
@@ -149,6 +150,11 @@ int queue_running(const queue *q)
     return q->nrunning;
 }
 
+void queue_stats_get(const queue *q, queue_stats *out)
+{
+    *out = q->stats;
+}
+
 const char *queue_prefix(const queue *q)
 {
     return q->o.prefix;
@@ -200,6 +206,10 @@ static void queue_blk_state(int up, void *arg)
         return;
     queue_groups_create(q);
     queue_read(q);
+    /* Take over what dead consumers left at once, not a claim period later. */
+    for (queue_kind *qk = q->kinds; qk; qk = qk->next)
+        qk->claim_more = 1;
+    queue_kick(q);
 }
 
 void queue_ready_push(queue *q, job_t *j)
@@ -242,8 +252,6 @@ static void queue_take_entries(queue *q, const redisReply *reply)
 }
 
 static void queue_pump(queue *q);
-static void queue_stop_check(queue *q);
-static void queue_release_ready(queue *q);
 
 static void queue_read_timer(uv_timer_t *t)
 {
@@ -356,10 +364,10 @@ static void queue_give_up(queue *q, job_t *j)
     char err[300];
     snprintf(err, sizeof(err), "delivered %d times without an answer (last error: %s)", j->attempt,
              j->last_error[0] ? j->last_error : "none");
-    log_warn("queue: job %s (%s) dead: %s", j->id, j->kind, err);
-    queue_send_fail(q, j, -1, err);
-    queue_outcome(q, j, QUEUE_DEAD);
-    queue_job_free(j);
+    utf8_trim(err);
+    queue_held_link(q, j);
+    q->nrunning++;
+    queue_job_done(j, JOB_FAIL, err);
 }
 
 /* Start ready jobs while there are free slots. */
@@ -372,7 +380,7 @@ static void queue_pump(queue *q)
             q->ready_tail = NULL;
         q->nready--;
         j->next = NULL;
-        if (j->attempt > q->o.max_attempts)
+        if (j->redelivered > 0 && j->attempt > q->o.max_attempts)
             queue_give_up(q, j);
         else
             queue_dispatch(q, j);
@@ -404,7 +412,16 @@ static void queue_add_ack(queue *q, job_t *j)
     memcpy(qk->acks[qk->nacks++], j->entry, sizeof(j->entry));
 }
 
-void queue_job_done(job_t *j, int rc, const char *err)
+/* Whether rc ends the job for good (done or dead), not a retry. */
+static int queue_job_final(const queue *q, const job_t *j, int rc)
+{
+    if (rc != JOB_RETRY)
+        return 1;
+    return j->retry_ms > 0 ? 0 : j->attempt >= q->o.max_attempts;
+}
+
+/* Tell Redis how the job ended (ack, retry, dead letters) and free it. */
+static void queue_job_end(job_t *j, int rc, const char *err)
 {
     queue *q = j->q;
     queue_held_unlink(q, j);
@@ -417,9 +434,11 @@ void queue_job_done(job_t *j, int rc, const char *err)
         queue_add_ack(q, j);
         queue_outcome(q, j, QUEUE_DONE);
     } else {
-        int dead = rc != JOB_RETRY || j->attempt >= q->o.max_attempts;
+        int dead = queue_job_final(q, j, rc);
         double rnd = (double)(queue_rand(q) >> 11) / 9007199254740992.0;
-        int64_t delay = dead ? -1 : queue_backoff_ms(&q->o, j->attempt, rnd);
+        int64_t delay = dead              ? -1
+                        : j->retry_ms > 0 ? j->retry_ms
+                                          : queue_backoff_ms(&q->o, j->attempt, rnd);
         if (!err || !*err)
             err = rc == JOB_RETRY ? "failed (retry)" : "failed";
         if (dead)
@@ -427,6 +446,8 @@ void queue_job_done(job_t *j, int rc, const char *err)
         else
             log_info("queue: job %s (%s) attempt %d failed, retry in %lld ms: %s", j->id, j->kind,
                      j->attempt, (long long)delay, err);
+        if (!dead && j->retry_ms > 0 && j->retry_free && j->attempt > 0)
+            j->attempt--; /* the script counts the next run as attempt + 1 */
         queue_send_fail(q, j, delay, err);
         queue_outcome(q, j, dead ? QUEUE_DEAD : QUEUE_RETRIED);
         if (!dead)
@@ -434,6 +455,32 @@ void queue_job_done(job_t *j, int rc, const char *err)
     }
     queue_job_free(j);
     queue_kick(q);
+}
+
+void queue_job_done(job_t *j, int rc, const char *err)
+{
+    queue *q = j->q;
+    int final = queue_job_final(q, j, rc);
+    if (!j->released && final && q->settle_cb && !j->settle_err) {
+        /* Held (still ours, refreshed) until the caller's record of the end
+         * is durable: a crash in between runs the job again. */
+        j->settle_rc = rc;
+        j->settle_err = strdup(err ? err : "");
+        if (j->settle_err && q->settle_cb(j, q->settle_arg))
+            return;
+    }
+    queue_job_end(j, rc, err);
+}
+
+void queue_job_settled(job_t *j)
+{
+    queue_job_end(j, j->settle_rc, j->settle_err);
+}
+
+void queue_set_settle_cb(queue *q, queue_settle_cb *cb, void *arg)
+{
+    q->settle_cb = cb;
+    q->settle_arg = arg;
 }
 
 /* Flush the acks and read again once this loop turn's callbacks are done:
@@ -447,6 +494,7 @@ static void queue_flush(uv_idle_t *h)
         if (qk->nacks)
             queue_send_acks(q, qk);
     queue_pump(q);
+    queue_claim_continue(q);
     queue_read(q);
     queue_stop_check(q);
 }
@@ -471,124 +519,6 @@ int queue_start(queue *q)
     uv_timer_start(&q->claim_timer, queue_claim_tick, every, every);
     uv_timer_start(&q->promote_timer, queue_promote_tick, 0, 0);
     return 0;
-}
-
-/* ---------------------------------------------------------------- stopping */
-
-static void queue_release_ready(queue *q)
-{
-    while (q->ready_head) {
-        job_t *j = q->ready_head;
-        q->ready_head = j->next;
-        q->nready--;
-        queue_send_release(q, j);
-        queue_outcome(q, j, QUEUE_RELEASED);
-        queue_job_free(j);
-    }
-    q->ready_tail = NULL;
-}
-
-/* The grace period is over: put the running jobs back for another worker;
- * their handlers' later queue_job_done only frees them. Then allow one more
- * read timeout for the last replies before giving up on them. */
-static void queue_stop_timeout(uv_timer_t *t)
-{
-    queue *q = t->data;
-    if (q->nrunning > 0) {
-        for (job_t *j = q->held; j; j = j->next) {
-            if (j->released)
-                continue;
-            j->released = 1;
-            q->nrunning--;
-            log_warn("queue: job %s (%s) still running at shutdown, released", j->id, j->kind);
-            queue_send_release(q, j);
-            queue_outcome(q, j, QUEUE_RELEASED);
-        }
-        queue_kick(q);
-        uv_timer_start(t, queue_stop_timeout, (uint64_t)q->o.block_ms + 1000, 0);
-        return;
-    }
-    log_warn("queue: stopping without %d Redis replies", q->pending + q->reading);
-    q->pending = 0;
-    q->reading = 0;
-    queue_stop_check(q);
-}
-
-static void queue_handle_closed(uv_handle_t *h)
-{
-    queue *q = h->data;
-    if (--q->handles == 0 && q->stopping == 2) {
-        q->stopping = 3;
-        if (q->stop_done)
-            q->stop_done(q->stop_arg);
-    }
-}
-
-static void queue_blk_closed(void *arg)
-{
-    queue *q = arg;
-    q->blk = NULL;
-    q->blk_ready = 0;
-    if (--q->handles == 0 && q->stopping == 2) {
-        q->stopping = 3;
-        if (q->stop_done)
-            q->stop_done(q->stop_arg);
-    }
-}
-
-/* Finish stopping once nothing runs and no reply is awaited. */
-static void queue_stop_check(queue *q)
-{
-    if (q->stopping != 1 || q->nrunning > 0 || q->reading || q->pending > 0)
-        return;
-    for (queue_kind *qk = q->kinds; qk; qk = qk->next)
-        if (qk->nacks)
-            return; /* queue_flush sends them first */
-    if (!q->forgot && q->nkinds && q->started) {
-        /* We hold no job now: leave the consumer groups, then close. */
-        q->forgot = 1;
-        queue_forget_consumers(q, q->o.consumer);
-        if (q->pending > 0)
-            return;
-    }
-    q->stopping = 2;
-    if (q->blk) {
-        q->handles++;
-        rds_close(q->blk, queue_blk_closed, q);
-    }
-    uv_close((uv_handle_t *)&q->flush_idle, queue_handle_closed);
-    uv_close((uv_handle_t *)&q->claim_timer, queue_handle_closed);
-    uv_close((uv_handle_t *)&q->promote_timer, queue_handle_closed);
-    uv_close((uv_handle_t *)&q->read_timer, queue_handle_closed);
-    uv_close((uv_handle_t *)&q->stop_timer, queue_handle_closed);
-}
-
-static void queue_on_unblock(redisAsyncContext *c, void *r, void *privdata)
-{
-    (void)c;
-    (void)r;
-    queue_cmd_reply_done(privdata);
-}
-
-void queue_stop(queue *q, void (*done)(void *arg), void *arg)
-{
-    if (q->stopping)
-        return;
-    q->stopping = 1;
-    q->stop_done = done;
-    q->stop_arg = arg;
-    uv_timer_stop(&q->claim_timer);
-    uv_timer_stop(&q->promote_timer);
-    uv_timer_stop(&q->read_timer);
-    /* A read blocked on blk would hold the shutdown for up to block_ms. */
-    if (q->reading && q->blk_id >= 0 &&
-        rds_command(q->cmd, queue_on_unblock, q, "CLIENT UNBLOCK %lld", q->blk_id) == 0)
-        q->pending++;
-    queue_release_ready(q);
-    uv_timer_start(&q->stop_timer, queue_stop_timeout,
-                   q->nrunning > 0 ? (uint64_t)q->o.stop_grace_ms : (uint64_t)q->o.block_ms + 1000,
-                   0);
-    queue_kick(q);
 }
 
 void queue_free(queue *q)

@@ -21,7 +21,9 @@ typedef struct queue_kind {
     void *arg;
     char (*acks)[48]; /* entry ids done, not yet acked */
     size_t nacks, capacks;
-    int claiming; /* a claim script is outstanding on this stream */
+    int claiming;        /* a claim script is outstanding on this stream */
+    int claim_more;      /* the scan has not wrapped: go on as soon as slots are free */
+    char claim_from[48]; /* where the next claim scan starts ("0-0": from the beginning) */
     struct queue *q;
     struct queue_kind *next;
 } queue_kind;
@@ -39,6 +41,8 @@ struct queue {
     int nkinds;
     queue_outcome_cb *outcome_cb;
     void *outcome_arg;
+    queue_settle_cb *settle_cb;
+    void *settle_arg;
 
     job_t *ready_head, *ready_tail; /* read, not started yet */
     int nready;
@@ -52,7 +56,8 @@ struct queue {
     uint64_t promote_hint; /* uv_now ms a retry made while promoting falls due, 0 none */
     uint64_t rnd;          /* xorshift state for jitter */
     unsigned ticks;        /* claim ticks so far */
-    int forgot;            /* left the consumer groups at stop */
+    queue_stats stats;
+    int forgot; /* left the consumer groups at stop */
 
     uv_idle_t flush_idle;     /* flush acks and read again, once per loop turn */
     uv_timer_t claim_timer;   /* claim idle jobs of others, refresh ours */
@@ -82,6 +87,7 @@ int queue_send_acks(queue *q, queue_kind *qk);
 int queue_send_fail(queue *q, job_t *j, int64_t delay_ms, const char *err);
 int queue_send_release(queue *q, job_t *j);
 void queue_claim_tick(uv_timer_t *t);
+void queue_claim_continue(queue *q);
 void queue_promote_tick(uv_timer_t *t);
 void queue_promote_soon(queue *q, int64_t delay_ms);
 void queue_forget_consumers(queue *q, const char *self);
@@ -92,5 +98,11 @@ void queue_dispatch(queue *q, job_t *j);
 void queue_ready_push(queue *q, job_t *j);
 void queue_kick(queue *q);
 void queue_outcome(queue *q, const job_t *j, int outcome);
+
+/* queue_stop.c */
+/* Put back every job read but not started (for another worker). */
+void queue_release_ready(queue *q);
+/* Finish stopping once nothing runs and no reply is awaited. */
+void queue_stop_check(queue *q);
 
 #endif

@@ -1,5 +1,5 @@
-/* queue_ops.c -- the job queue's Redis side: Lua scripts for enqueue, ack,
- * retry/dead, release, claim and promotion, and the commands that run them. */
+/* queue_ops.c -- the job queue's Redis side: the commands that run the scripts of
+ * core/queue_lua.c (enqueue, ack, retry/dead, release, claim, promotion). */
 #include "queue_internal.h"
 
 #include <stdio.h>
@@ -8,122 +8,6 @@
 
 #include "epos/auth.h"
 #include "epos/log.h"
-
-/* Each script is one atomic step, so a crash between two Redis commands
- * cannot leave a job both acked and not re-queued (or queued twice). */
-
-/* ARGV: prefix, dedupe ttl s (0: no dedupe), delay ms, then (id, kind,
- * payload) triples. */
-const char queue_lua_enqueue[] =
-    "local p, ttl, delay = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local n = 0\n"
-    "for i = 4, #ARGV - 2, 3 do\n"
-    "  local id, kind, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
-    "  if ttl == 0 or redis.call('SET', p .. 'jobid:' .. id, '1', 'NX', 'EX', ttl) then\n"
-    "    if delay > 0 then\n"
-    "      redis.call('ZADD', p .. 'delayed', now + delay, cjson.encode({id = id, kind = kind,\n"
-    "        payload = payload, attempt = 1, error = ''}))\n"
-    "    else\n"
-    "      redis.call('XADD', p .. 'jobs:' .. kind, '*', 'id', id, 'kind', kind,\n"
-    "        'payload', payload, 'attempt', '1')\n"
-    "    end\n"
-    "    n = n + 1\n"
-    "  end\n"
-    "end\n"
-    "return n\n";
-
-/* KEYS: stream. ARGV: group, entry ids. */
-const char queue_lua_ack[] = "local n = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))\n"
-                             "redis.call('XDEL', KEYS[1], unpack(ARGV, 2))\n"
-                             "return n\n";
-
-/* KEYS: stream, delayed, dead. ARGV: group, entry, id, kind, payload,
- * attempt, error, delay ms (< 0: dead). A job another worker already acked
- * (claimed from us while we were slow) is left alone. */
-const char queue_lua_fail[] =
-    "if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end\n"
-    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local delay = tonumber(ARGV[8])\n"
-    "if delay < 0 then\n"
-    "  redis.call('XADD', KEYS[3], '*', 'id', ARGV[3], 'kind', ARGV[4], 'payload', ARGV[5],\n"
-    "    'attempt', ARGV[6], 'error', ARGV[7], 'failed_at', string.format('%d', now))\n"
-    "  return 2\n"
-    "end\n"
-    "redis.call('ZADD', KEYS[2], now + delay, cjson.encode({id = ARGV[3], kind = ARGV[4],\n"
-    "  payload = ARGV[5], attempt = tonumber(ARGV[6]) + 1, error = ARGV[7]}))\n"
-    "return 1\n";
-
-/* KEYS: stream. ARGV: group, entry, id, kind, payload, attempt, error.
- * A fresh entry is readable by any worker at once (a claim would wait). */
-const char queue_lua_release[] =
-    "if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end\n"
-    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
-    "redis.call('XADD', KEYS[1], '*', 'id', ARGV[3], 'kind', ARGV[4], 'payload', ARGV[5],\n"
-    "  'attempt', ARGV[6], 'error', ARGV[7])\n"
-    "return 1\n";
-
-/* KEYS: stream. ARGV: group, consumer, min idle ms, count. Returns
- * [[entry id, fields, deliveries]]: the delivery count makes a job that
- * keeps killing its workers end in the dead letters. */
-const char queue_lua_claim[] =
-    "local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0',\n"
-    "  'COUNT', ARGV[4])\n"
-    "local out = {}\n"
-    "for _, e in ipairs(r[2]) do\n"
-    "  if e[2] then\n"
-    "    local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)\n"
-    "    local d = 1\n"
-    "    if p[1] then d = p[1][4] end\n"
-    "    out[#out + 1] = {e[1], e[2], d}\n"
-    "  end\n"
-    "end\n"
-    "return out\n";
-
-/* KEYS: delayed. ARGV: prefix, limit. Moves due jobs to their streams;
- * returns {moved, ms until the next one or -1}. */
-const char queue_lua_promote[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))\n"
-    "for _, m in ipairs(due) do\n"
-    "  local ok, j = pcall(cjson.decode, m)\n"
-    "  if ok and type(j) == 'table' and type(j.kind) == 'string' and type(j.id) == 'string'\n"
-    "     and j.kind:match('^[%w_.:-]+$') then\n"
-    "    redis.call('XADD', ARGV[1] .. 'jobs:' .. j.kind, '*', 'id', j.id, 'kind', j.kind,\n"
-    "      'payload', tostring(j.payload or '{}'), 'attempt', tostring(j.attempt or 1),\n"
-    "      'error', tostring(j.error or ''))\n"
-    "  else\n"
-    "    redis.call('XADD', ARGV[1] .. 'dead', '*', 'id', '', 'kind', '', 'payload', m,\n"
-    "      'attempt', '0', 'error', 'malformed delayed entry',\n"
-    "      'failed_at', string.format('%d', now))\n"
-    "  end\n"
-    "  redis.call('ZREM', KEYS[1], m)\n"
-    "end\n"
-    "local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-    "if nxt[2] then return {#due, math.max(0, tonumber(nxt[2]) - now)} end\n"
-    "return {#due, -1}\n";
-
-/* KEYS: stream. ARGV: group, idle ms, our name. Deletes consumers that
- * hold no job and are idle that long (workers that died and whose jobs were
- * claimed), and ourselves when we hold none, so the group does not collect a
- * consumer per process ever started. */
-const char queue_lua_forget[] =
-    "local cs = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])\n"
-    "if type(cs) ~= 'table' or cs.err then return 0 end\n"
-    "local n = 0\n"
-    "for _, c in ipairs(cs) do\n"
-    "  local t = {}\n"
-    "  for i = 1, #c, 2 do t[c[i]] = c[i + 1] end\n"
-    "  if t.pending == 0 and (t.name == ARGV[3] or t.idle > tonumber(ARGV[2])) then\n"
-    "    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], t.name)\n"
-    "    n = n + 1\n"
-    "  end\n"
-    "end\n"
-    "return n\n";
 
 int64_t queue_backoff_ms(const queue_opts *o, int attempt, double rnd)
 {
@@ -189,12 +73,14 @@ job_t *queue_job_from_entry(queue *q, queue_kind *qk, const redisReply *entry, i
     long a = attempt ? strtol(attempt->str, NULL, 10) : 1;
     if (a < 1 || a > 1000000)
         a = 1;
-    j->attempt = (int)a + (deliveries > 1 ? deliveries - 1 : 0);
+    j->redelivered = deliveries > 1 ? deliveries - 1 : 0;
+    j->attempt = (int)a + j->redelivered;
     return j;
 }
 
 void queue_job_free(job_t *j)
 {
+    free(j->settle_err);
     free(j);
 }
 
@@ -290,6 +176,29 @@ int queue_send_release(queue *q, job_t *j)
 
 /* ---------------------------------------------------------------- claims */
 
+/* Run the jobs of one claim reply ({cursor, [[entry, fields, deliveries]]}). */
+static void queue_take_claimed(queue *q, queue_kind *qk, const redisReply *list)
+{
+    for (size_t i = 0; i < list->elements; i++) {
+        const redisReply *e = list->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 3 ||
+            e->element[2]->type != REDIS_REPLY_INTEGER)
+            continue;
+        job_t *j = queue_job_from_entry(q, qk, e, (int)e->element[2]->integer);
+        if (!j)
+            continue;
+        q->stats.claimed++;
+        log_info("queue: claimed job %s (%s) of a silent consumer, attempt %d", j->id, j->kind,
+                 j->attempt);
+        if (q->stopping) {
+            queue_send_release(q, j);
+            queue_job_free(j);
+        } else {
+            queue_ready_push(q, j);
+        }
+    }
+}
+
 static void queue_on_claim(redisAsyncContext *c, void *r, void *privdata)
 {
     queue_kind *qk = privdata;
@@ -297,29 +206,51 @@ static void queue_on_claim(redisAsyncContext *c, void *r, void *privdata)
     redisReply *reply = r;
     (void)c;
     qk->claiming = 0;
-    if (reply && reply->type == REDIS_REPLY_ERROR && !strstr(reply->str, "NOGROUP"))
-        log_warn("queue: claim on %s: %s", qk->stream, reply->str);
-    if (reply && reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < reply->elements; i++) {
-            const redisReply *e = reply->element[i];
-            if (e->type != REDIS_REPLY_ARRAY || e->elements != 3 ||
-                e->element[2]->type != REDIS_REPLY_INTEGER)
-                continue;
-            job_t *j = queue_job_from_entry(q, qk, e, (int)e->element[2]->integer);
-            if (!j)
-                continue;
-            log_info("queue: claimed job %s (%s) of a silent consumer, attempt %d", j->id, j->kind,
-                     j->attempt);
-            if (q->stopping) {
-                queue_send_release(q, j);
-                queue_job_free(j);
-            } else {
-                queue_ready_push(q, j);
-            }
-        }
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        reply->element[0]->len < sizeof(qk->claim_from) &&
+        reply->element[1]->type == REDIS_REPLY_ARRAY) {
+        memcpy(qk->claim_from, reply->element[0]->str, reply->element[0]->len + 1);
+        qk->claim_more = strcmp(qk->claim_from, "0-0") != 0;
+        queue_take_claimed(q, qk, reply->element[1]);
+    } else {
+        if (reply && reply->type == REDIS_REPLY_ERROR && !strstr(reply->str, "NOGROUP"))
+            log_warn("queue: claim on %s: %s", qk->stream, reply->str);
+        strcpy(qk->claim_from, "0-0"); /* the next tick scans from the start */
+        qk->claim_more = 0;
     }
     queue_cmd_reply_done(q);
     queue_kick(q);
+}
+
+/* Send one claim scan of qk's pending entries from its cursor, when there
+ * are free slots. Up to 100 jobs a call, whatever the free slots: the count
+ * is also the scan's reach (10 × count entries), and a few jobs too many wait
+ * in the ready list (refreshed, so no one else claims them). */
+static void queue_claim_send(queue *q, queue_kind *qk)
+{
+    char idle[16];
+    if (qk->claiming || q->stopping || !rds_up(q->cmd) ||
+        q->o.concurrency - q->nrunning - q->nready <= 0)
+        return;
+    if (!qk->claim_from[0])
+        strcpy(qk->claim_from, "0-0");
+    snprintf(idle, sizeof(idle), "%d", q->o.claim_idle_ms);
+    const char *argv[] = {"EVAL",     queue_lua_claim, "1",
+                          qk->stream, QUEUE_GROUP,     q->o.consumer,
+                          idle,       "100",           qk->claim_from};
+    if (rds_command_argv(q->cmd, queue_on_claim, qk, 9, argv, NULL) == 0) {
+        q->pending++;
+        qk->claiming = 1;
+        q->stats.claim_calls++;
+    }
+}
+
+void queue_claim_continue(queue *q)
+{
+    for (queue_kind *qk = q->kinds; qk; qk = qk->next)
+        if (qk->claim_more)
+            queue_claim_send(q, qk);
 }
 
 /* Reset the idle time of the jobs we hold (XCLAIM to ourselves, JUSTID does
@@ -366,24 +297,13 @@ void queue_forget_consumers(queue *q, const char *self)
 void queue_claim_tick(uv_timer_t *t)
 {
     queue *q = t->data;
-    char idle[16], count[16];
     if (q->stopping || !rds_up(q->cmd))
         return;
     if (++q->ticks % QUEUE_FORGET_TICKS == 0)
         queue_forget_consumers(q, "");
-    snprintf(idle, sizeof(idle), "%d", q->o.claim_idle_ms);
     for (queue_kind *qk = q->kinds; qk; qk = qk->next) {
         queue_refresh(q, qk);
-        int free_slots = q->o.concurrency - q->nrunning - q->nready;
-        if (free_slots <= 0 || qk->claiming)
-            continue;
-        snprintf(count, sizeof(count), "%d", free_slots < 100 ? free_slots : 100);
-        const char *argv[] = {"EVAL",      queue_lua_claim, "1",  qk->stream,
-                              QUEUE_GROUP, q->o.consumer,   idle, count};
-        if (rds_command_argv(q->cmd, queue_on_claim, qk, 8, argv, NULL) == 0) {
-            q->pending++;
-            qk->claiming = 1;
-        }
+        queue_claim_send(q, qk); /* from where the last scan stopped */
     }
 }
 

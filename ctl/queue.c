@@ -11,22 +11,10 @@
 
 #include "ctl.h"
 #include "epos/queue.h"
+#include "epos/utf8.h"
 
 #define CTL_QUEUE_PAGE 500
-
-/* KEYS: dead. ARGV: prefix, entry id. Moves one dead job back to its
- * stream as a first attempt; 1 moved, 0 no such entry, -1 unusable entry. */
-static const char ctl_lua_replay[] =
-    "local e = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])\n"
-    "if #e == 0 then return 0 end\n"
-    "local f, j = e[1][2], {}\n"
-    "for i = 1, #f, 2 do j[f[i]] = f[i + 1] end\n"
-    "if not j.kind or not j.kind:match('^[%w_.:-]+$') or not j.id or j.id == '' then return -1 "
-    "end\n"
-    "redis.call('XADD', ARGV[1] .. 'jobs:' .. j.kind, '*', 'id', j.id, 'kind', j.kind,\n"
-    "  'payload', j.payload or '{}', 'attempt', '1', 'error', '')\n"
-    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
-    "return 1\n";
+#define CTL_PREVIEW_BYTES 300 /* of a dead job's payload, cut between characters */
 
 /* A reply, or NULL after printing the error (a NULL reply: the connection). */
 static redisReply *ctl_redis_cmd(redisContext *c, const char *fmt, ...)
@@ -220,12 +208,14 @@ static void ctl_dead_print(json_t *o)
     if (t > 0 && gmtime_r(&t, &tm))
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     const char *payload = json_string_value(json_object_get(o, "payload"));
-    printf(
-        "%s  %s  %s  attempt %lld  failed %s\n  error: %s\n  payload: %.300s%s\n",
-        json_string_value(json_object_get(o, "entry")), json_string_value(json_object_get(o, "id")),
-        json_string_value(json_object_get(o, "kind")),
-        (long long)json_integer_value(json_object_get(o, "attempt")), when,
-        json_string_value(json_object_get(o, "error")), payload, strlen(payload) > 300 ? "…" : "");
+    size_t len = strlen(payload), shown = utf8_cut(payload, len, CTL_PREVIEW_BYTES);
+    printf("%s  %s  %s  attempt %lld  failed %s\n  error: %s\n  payload: %.*s%s\n",
+           json_string_value(json_object_get(o, "entry")),
+           json_string_value(json_object_get(o, "id")),
+           json_string_value(json_object_get(o, "kind")),
+           (long long)json_integer_value(json_object_get(o, "attempt")), when,
+           json_string_value(json_object_get(o, "error")), (int)shown, payload,
+           shown < len ? "…" : "");
 }
 
 static int ctl_queue_dead(redisContext *c, long limit, int json_out)
@@ -264,7 +254,7 @@ static int ctl_queue_dead(redisContext *c, long limit, int json_out)
 /* Replay one dead entry: 1 moved, 0 gone, -1 unusable, -2 Redis error. */
 static int ctl_replay_entry(redisContext *c, const char *entry)
 {
-    redisReply *r = ctl_redis_cmd(c, "EVAL %s 1 %s %s %s", ctl_lua_replay, QUEUE_PREFIX "dead",
+    redisReply *r = ctl_redis_cmd(c, "EVAL %s 1 %s %s %s", queue_lua_replay, QUEUE_PREFIX "dead",
                                   QUEUE_PREFIX, entry);
     int rc = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -2;
     freeReplyObject(r);

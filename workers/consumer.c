@@ -1,6 +1,5 @@
 /* consumer.c -- run every registered job kind from its stream, counting metrics per kind. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "epos/log.h"
 #include "worker.h"
@@ -24,7 +23,7 @@ static void consumer_run(job_t *job, void *arg)
 
 static void consumer_outcome(const job_t *job, int outcome, double secs, void *arg)
 {
-    worker_t *w = arg;
+    (void)arg;
     consumer_slot *s = job->kind_arg;
     job_stats *st = s->stats;
     if (job->started_ns) {
@@ -50,9 +49,13 @@ static void consumer_outcome(const job_t *job, int outcome, double secs, void *a
         st->released++;
         break;
     }
-    /* A finished outbox job need not be relayed again if Redis loses it. */
-    if ((outcome == QUEUE_DONE || outcome == QUEUE_DEAD) && strncmp(job->id, "ob:", 3) == 0)
-        relay_job_finished(w->relay, job->id);
+}
+
+/* A finished outbox job's row is marked done before the job is acked. */
+static int consumer_settle(job_t *job, void *arg)
+{
+    worker_t *w = arg;
+    return relay_job_finished(w->relay, job);
 }
 
 int consumer_start(worker_t *w)
@@ -61,6 +64,7 @@ int consumer_start(worker_t *w)
     if (!w->slots)
         return -1;
     queue_set_outcome_cb(w->q, consumer_outcome, w);
+    queue_set_settle_cb(w->q, consumer_settle, w);
     for (size_t i = 0; i < job_nkinds; i++) {
         consumer_slot *s = &w->slots[i];
         s->w = w;

@@ -23,6 +23,7 @@
 
 #include "epos/jsonx.h"
 #include "epos/log.h"
+#include "epos/utf8.h"
 #include "mailer.h"
 #include "publish.h"
 
@@ -49,6 +50,7 @@ typedef struct email_job {
     int smtp_code;
     char *detail;
     int record_tries;
+    int outage;       /* the mailer's breaker was open: not the mail's fault */
     uv_timer_t timer; /* spaces the retries of a sent mail's record */
     int timer_init;
 } email_job;
@@ -126,6 +128,12 @@ static void email_recorded_outcome(email_job *c)
         return;
     default:
         snprintf(err, sizeof(err), "mail not sent (%d): %s", c->smtp_code, c->detail);
+        if (c->outage && c->w->mailer) {
+            /* The relay refuses everything: wait out the mailer's pause
+             * without spending an attempt. */
+            c->job->retry_ms = mailer_pause_ms(c->w->mailer) + 1000;
+            c->job->retry_free = 1;
+        }
         email_finish(c, JOB_RETRY, err);
     }
 }
@@ -183,6 +191,11 @@ static void email_on_mailed(const mail_t *m, int status, int smtp_code, const ch
         email_finish(c, JOB_RETRY, "out of memory");
         return;
     }
+    c->outage = m->outage;
+    if (m->recorded) { /* recorded on the sending thread right after the server's 250 */
+        email_recorded_outcome(c);
+        return;
+    }
     email_record(c);
 }
 
@@ -235,6 +248,7 @@ static void email_on_prepared(PGresult *res, void *arg)
                  : pgq_ok(res) ? "no answer"
                                : PQresultErrorMessage(res));
         err[strcspn(err, "\n")] = '\0';
+        utf8_trim(err);
         email_finish(c, pgq_ok(res) ? JOB_RETRY : publish_sql_outcome(res), err);
         return;
     }

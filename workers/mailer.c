@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "epos/log.h"
+#include "epos/utf8.h"
 
 /* --- lists --- */
 
@@ -70,6 +71,7 @@ void mailer_job_fail(mailer_job *j, int status, int code, const char *detail)
     j->status = status;
     j->code = code;
     snprintf(j->detail, sizeof(j->detail), "%s", detail);
+    utf8_trim(j->detail);
 }
 
 /* --- the sending threads --- */
@@ -77,6 +79,8 @@ void mailer_job_fail(mailer_job *j, int status, int code, const char *detail)
 static void *mailer_thread(void *arg)
 {
     mailer_t *m = arg;
+    void *hctx = NULL;
+    int hopened = 0;
     pthread_mutex_lock(&m->lock);
     for (;;) {
         while (!m->queue.head && !m->stopping)
@@ -95,7 +99,11 @@ static void *mailer_thread(void *arg)
             m->stats.max_batch = batch.n;
         pthread_mutex_unlock(&m->lock);
 
-        mailer_session_run(m, &batch);
+        if (!hopened && m->hooks.open) {
+            hctx = m->hooks.open(m->hooks.arg);
+            hopened = 1;
+        }
+        mailer_session_run(m, &batch, hctx);
 
         pthread_mutex_lock(&m->lock);
         m->idle++;
@@ -103,6 +111,10 @@ static void *mailer_thread(void *arg)
         list_splice(&m->done, &batch);
         uv_async_send(&m->async);
     }
+    pthread_mutex_unlock(&m->lock);
+    if (hctx && m->hooks.close)
+        m->hooks.close(hctx);
+    pthread_mutex_lock(&m->lock);
     m->exited++;
     pthread_mutex_unlock(&m->lock);
     uv_async_send(&m->async);
@@ -136,6 +148,51 @@ static void mailer_on_handle_closed(uv_handle_t *h)
         closed(arg);
 }
 
+/* The breaker, from one round of results: a mail sent closes it; a run of
+ * MAILER_BREAKER_TRIP temporary failures with none sent opens it, or, open,
+ * doubles its pause (the mails let through after a pause failed as well). */
+static void mailer_breaker(mailer_t *m, const job_list *done)
+{
+    size_t sent = 0, temp = 0;
+    for (mailer_job *j = done->head; j; j = j->next) {
+        if (!j->tried)
+            continue;
+        if (j->status == MAIL_SENT)
+            sent++;
+        else if (j->status == MAIL_TEMPFAIL)
+            temp++;
+    }
+    uint64_t now = uv_now(m->loop);
+    if (sent) {
+        if (m->pause_ms)
+            log_info("mailer: the relay takes mail again; breaker closed");
+        m->temp_run = 0;
+        m->pause_ms = 0;
+        m->open_until = 0;
+        return;
+    }
+    m->temp_run += (unsigned)temp;
+    if (temp == 0 || m->temp_run < MAILER_BREAKER_TRIP || now < m->open_until)
+        return;
+    unsigned max = (unsigned)m->pause_max_ms;
+    m->pause_ms = !m->pause_ms             ? MAILER_PAUSE_MIN_MS
+                  : m->pause_ms >= max / 2 ? max
+                                           : m->pause_ms * 2;
+    if (m->pause_ms > max)
+        m->pause_ms = max;
+    m->open_until = now + m->pause_ms;
+    m->stats.pauses++;
+    log_warn("mailer: %u temporary failures in a row and none sent: the relay refuses mail; "
+             "pausing %u ms (no attempt is spent meanwhile)",
+             m->temp_run, m->pause_ms);
+}
+
+int64_t mailer_pause_ms(const mailer_t *m)
+{
+    uint64_t now = uv_now(m->loop);
+    return m->open_until > now ? (int64_t)(m->open_until - now) : 0;
+}
+
 static void mailer_on_async(uv_async_t *h)
 {
     mailer_t *m = h->data;
@@ -151,12 +208,15 @@ static void mailer_on_async(uv_async_t *h)
         else
             m->stats.tempfail++;
     }
+    mailer_breaker(m, &done);
     pthread_mutex_unlock(&m->lock);
 
+    int open = mailer_pause_ms(m) > 0;
     while (done.head) {
         mailer_job *j = done.head;
         done.head = j->next;
         m->outstanding--;
+        j->view.outage = open && j->status == MAIL_TEMPFAIL && !m->closing;
         j->cb(&j->view, j->status, j->code, j->detail, j->arg);
         job_free(j);
     }
@@ -175,6 +235,19 @@ static void mailer_on_flush(uv_timer_t *t)
 {
     mailer_t *m = t->data;
     pthread_mutex_lock(&m->lock);
+    if (mailer_pause_ms(m) > 0) {
+        /* Paused: no session would get through. Back to the callers at once
+         * (as outages), so no job waits here holding a slot. */
+        for (mailer_job *j = m->staged.head; j; j = j->next) {
+            free(j->text);
+            j->text = NULL;
+            mailer_job_fail(j, MAIL_TEMPFAIL, 0, "smtp: the relay refuses mail; mailer paused");
+        }
+        list_splice(&m->done, &m->staged);
+        pthread_mutex_unlock(&m->lock);
+        uv_async_send(&m->async);
+        return;
+    }
     list_splice(&m->queue, &m->staged);
     pthread_cond_broadcast(&m->wake);
     pthread_mutex_unlock(&m->lock);
@@ -234,6 +307,7 @@ mailer_t *mailer_create(uv_loop_t *loop, const epos_config *cfg, int threads)
     m->loop = loop;
     m->nthreads = threads <= 0 ? 4 : threads > 64 ? 64 : threads;
     m->idle = m->nthreads;
+    m->pause_max_ms = cfg->mail_pause_max_ms > 0 ? cfg->mail_pause_max_ms : 60000;
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->wake, NULL);
     m->threads = calloc((size_t)m->nthreads, sizeof(pthread_t));
@@ -363,6 +437,13 @@ void mailer_close(mailer_t *m, void (*closed)(void *arg), void *arg)
     pthread_mutex_unlock(&m->lock);
     /* The callbacks run from the async handler, never inside this call. */
     uv_async_send(&m->async);
+}
+
+void mailer_set_hooks(mailer_t *m, const mailer_hooks *hooks)
+{
+    pthread_mutex_lock(&m->lock);
+    m->hooks = *hooks;
+    pthread_mutex_unlock(&m->lock);
 }
 
 void mailer_stats_get(mailer_t *m, mailer_stats *out)

@@ -21,6 +21,13 @@ enum {
 /* Mails one SMTP session carries at most; more queued mail opens more
  * sessions, in parallel when threads are free. */
 #define MAILER_BATCH_MAX 50
+/* The breaker: this many temporary failures in a row, with no mail sent
+ * between them, mean the relay refuses everything (an outage, not a mail's
+ * fault): the mailer pauses MAILER_PAUSE_MIN_MS, doubling each time the
+ * first mails after a pause fail too, up to mail_pause_max_ms; mail queued
+ * meanwhile is called back at once as an outage; one mail sent closes it. */
+#define MAILER_BREAKER_TRIP 5
+#define MAILER_PAUSE_MIN_MS 1000
 /* Mails accepted and not yet called back; mailer_send refuses past this. */
 #define MAILER_QUEUE_MAX 10000
 /* Seconds libesmtp waits for the greeting / one envelope reply / the DATA
@@ -45,6 +52,11 @@ typedef struct mail {
                                  * notification carries the same id */
     const mime_header *headers; /* extra headers, e.g. {"X-EPOS-Kind","absence"} */
     size_t nheaders;
+    /* In the done callback's view only: */
+    int recorded; /* the accepted hook recorded the result on the sending thread
+                   * (or its filter found the mail recorded sent: not sent again) */
+    int outage;   /* a temporary failure while the relay refuses everything (the
+                   * breaker is open): retry after mailer_pause_ms, no attempt spent */
 } mail_t;
 
 /* Runs on the loop thread, exactly once per mail mailer_send accepted.
@@ -69,6 +81,7 @@ typedef struct mailer_stats {
     uint64_t permfail;
     uint64_t max_batch; /* most mails one session carried */
     uint64_t queued;    /* now: accepted, waiting for a thread */
+    uint64_t pauses;    /* times the breaker opened */
     uint64_t in_flight; /* now: in a session */
 } mailer_stats;
 
@@ -91,6 +104,27 @@ mailer_t *mailer_create(uv_loop_t *loop, const epos_config *cfg, int threads);
  * permanent failure); -EAGAIN when MAILER_QUEUE_MAX mails are outstanding;
  * -ESHUTDOWN after mailer_close; -ENOMEM. No callback follows an error. */
 int mailer_send(mailer_t *m, const mail_t *mail, mailer_done_cb *cb, void *arg);
+
+/* Hooks run on the sending threads, so a mail's result is recorded the
+ * moment the server accepts it, before the session's next command (a crash
+ * can then double only a mail whose 250 arrived in the microseconds before
+ * the record was sent), and a mail already recorded sent is never sent
+ * again. Each thread opens its own context on its first session. */
+typedef struct mailer_hooks {
+    void *(*open)(void *arg); /* may return NULL: then no hook runs on that thread */
+    void (*close)(void *ctx); /* the thread's end */
+    /* Before a session: sent[i] = 1 for each of the n mails already recorded sent. */
+    void (*filter)(void *ctx, const mail_t *const *mails, size_t n, int *sent);
+    /* Right after the server accepted m: record it; 1 when it was recorded. */
+    int (*accepted)(void *ctx, const mail_t *m, int code, const char *detail);
+    void *arg;
+} mailer_hooks;
+
+/* Install the hooks (copied) before the first mailer_send. Loop thread. */
+void mailer_set_hooks(mailer_t *m, const mailer_hooks *hooks);
+
+/* Milliseconds until the breaker lets mail through again, 0 when closed. */
+int64_t mailer_pause_ms(const mailer_t *m);
 
 /* Stop: mail no thread has taken yet is called back with MAIL_TEMPFAIL
  * ("mailer closing"); sessions under way finish (bounded by the timeouts

@@ -22,6 +22,8 @@ typedef struct mailer_job {
     void *arg;
     smtp_message_t msg; /* during its session only */
     smtp_recipient_t rcpt;
+    int settled; /* its status is known (the server answered its DATA) */
+    int tried;   /* it went through a session (counts for the breaker) */
     int status, code;
     char detail[200];
 } mailer_job;
@@ -33,12 +35,16 @@ typedef struct job_list {
 
 struct mailer {
     uv_loop_t *loop;
-    uv_async_t async;   /* threads → loop: mail done, thread exited */
-    uv_timer_t flush;   /* hands the mail staged this loop turn to the threads */
-    job_list staged;    /* loop thread only */
-    size_t outstanding; /* loop thread only: accepted, not yet called back */
-    int closing;        /* loop thread only */
-    int handles_open;   /* loop thread only: async and flush until closed */
+    uv_async_t async;    /* threads → loop: mail done, thread exited */
+    uv_timer_t flush;    /* hands the mail staged this loop turn to the threads */
+    job_list staged;     /* loop thread only */
+    size_t outstanding;  /* loop thread only: accepted, not yet called back */
+    int closing;         /* loop thread only */
+    unsigned temp_run;   /* loop thread only: temporary failures since the last mail sent */
+    unsigned pause_ms;   /* loop thread only: the breaker's pause, 0 closed */
+    uint64_t open_until; /* loop thread only: uv_now when the pause ends */
+    int pause_max_ms;
+    int handles_open; /* loop thread only: async and flush until closed */
     void (*closed)(void *);
     void *closed_arg;
 
@@ -54,6 +60,7 @@ struct mailer {
 
     int nthreads;
     pthread_t *threads;
+    mailer_hooks hooks; /* set before the first session, read-only after */
     /* Settings, copied from the config and read-only once threads run. */
     char server[300];
     enum starttls_option starttls;
@@ -71,10 +78,12 @@ void mailer_job_fail(mailer_job *j, int status, int code, const char *detail);
 /* mailer_session.c */
 
 /* Send the batch in one SMTP session (one connection) and set every job's
- * status, code and detail; frees each job's text. Reads only m's settings,
+ * status, code and detail; frees each job's text. hctx is the thread's
+ * hook context (NULL: no hooks): mails already recorded sent are left out,
+ * each accepted mail is recorded at once. Reads only m's settings,
  * which are fixed once the threads run, so it takes no lock. Blocks up to
  * the MAILER_TIMEOUT_* limits: sending threads only. */
-void mailer_session_run(mailer_t *m, job_list *batch);
+void mailer_session_run(mailer_t *m, job_list *batch, void *hctx);
 /* A TLS 1.2 client context checking against OpenSSL's default store, for
  * every STARTTLS session of the mailer; NULL when OpenSSL fails. */
 SSL_CTX *mailer_tls_new(void);

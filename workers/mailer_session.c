@@ -1,14 +1,24 @@
 /* mailer_session.c -- one blocking libesmtp session for a batch: TLS, status per mail. */
 #include "mailer_internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "epos/utf8.h"
 
 /* Details of a session the per-mail statuses do not carry (TLS trouble). */
 typedef struct mailer_session_note {
     char text[120];
 } mailer_session_note;
+
+/* What the event callback needs. */
+typedef struct mailer_session_ctx {
+    mailer_session_note note;
+    mailer_t *m;
+    void *hctx; /* the thread's hook context, or NULL */
+} mailer_session_ctx;
 
 /* --- classification --- */
 
@@ -53,6 +63,7 @@ static void status_detail(char *out, size_t len, const smtp_status_t *st)
     for (char *p = out; *p; p++)
         if (*p == '\r' || *p == '\n' || *p == '\t')
             *p = ' ';
+    utf8_trim(out); /* the server's text may be UTF-8, cut by the buffer */
     size_t n = strlen(out);
     while (n > 0 && out[n - 1] == ' ')
         out[--n] = '\0';
@@ -95,12 +106,35 @@ static int mailer_auth_interact(auth_client_request_t req, char **result, int fi
     return 1;
 }
 
-/* Only notes what went wrong; every choice stays libesmtp's safe default
- * (an untrusted certificate is refused). */
+/* The server answered a mail's DATA (libesmtp 1.1 tells SMTP_EV_MESSAGESENT
+ * from rsp_data2, before it sends the next command): settle it now and, when
+ * it was accepted, record it on this thread before the session goes on. */
+static void mailer_on_message_done(mailer_session_ctx *ctx, smtp_message_t msg)
+{
+    mailer_job *j = msg ? smtp_message_get_application_data(msg) : NULL;
+    if (!j || j->settled)
+        return;
+    job_settle(j, 0, &ctx->note);
+    j->settled = 1;
+    if (j->status == MAIL_SENT && ctx->hctx && ctx->m->hooks.accepted)
+        j->view.recorded = ctx->m->hooks.accepted(ctx->hctx, &j->view, j->code, j->detail) == 1;
+}
+
+/* Notes what went wrong; every choice stays libesmtp's safe default (an
+ * untrusted certificate is refused). */
 static void mailer_on_event(smtp_session_t s, int event, void *arg, ...)
 {
-    mailer_session_note *note = arg;
+    mailer_session_ctx *ctx = arg;
+    mailer_session_note *note = &ctx->note;
     const char *what = NULL;
+    if (event == SMTP_EV_MESSAGESENT) {
+        va_list ap;
+        va_start(ap, arg);
+        smtp_message_t msg = va_arg(ap, smtp_message_t);
+        va_end(ap);
+        mailer_on_message_done(ctx, msg);
+        return;
+    }
     switch (event) {
     case SMTP_EV_EXTNA_STARTTLS:
         what = "smtp: the server does not offer STARTTLS";
@@ -144,6 +178,7 @@ static int session_prepare(mailer_t *m, smtp_session_t s, job_list *batch)
         j->msg = smtp_add_message(s);
         if (!j->msg || !smtp_set_reverse_path(j->msg, j->env_from ? j->env_from : m->from_addr))
             return -1;
+        smtp_message_set_application_data_release(j->msg, j, NULL); /* ours: not freed */
         j->rcpt = smtp_add_recipient(j->msg, j->to_addr);
         if (!j->rcpt || !smtp_set_message_str(j->msg, j->text))
             return -1;
@@ -151,13 +186,53 @@ static int session_prepare(mailer_t *m, smtp_session_t s, job_list *batch)
     return 0;
 }
 
+/* Leave out of the batch the mails the hook's filter finds recorded sent
+ * (a job run again after a crash, or twice at once): they are settled as
+ * sent and recorded, and returned for the caller to put back. */
+static job_list session_filter(mailer_t *m, job_list *batch, void *hctx)
+{
+    job_list already = {0}, keep = {0};
+    const mail_t *views[MAILER_BATCH_MAX];
+    int sent[MAILER_BATCH_MAX] = {0};
+    size_t n = 0;
+    if (!hctx || !m->hooks.filter || batch->n == 0 || batch->n > MAILER_BATCH_MAX)
+        return already;
+    for (mailer_job *j = batch->head; j; j = j->next)
+        views[n++] = &j->view;
+    m->hooks.filter(hctx, views, n, sent);
+    n = 0;
+    while (batch->head) {
+        mailer_job *j = batch->head;
+        batch->head = j->next;
+        j->next = NULL;
+        if (sent[n++]) {
+            mailer_job_fail(j, MAIL_SENT, 0, "already sent (recorded before)");
+            j->view.recorded = 1;
+            j->settled = 1;
+            *(already.tail ? &already.tail->next : &already.head) = j;
+            already.tail = j;
+            already.n++;
+        } else {
+            *(keep.tail ? &keep.tail->next : &keep.head) = j;
+            keep.tail = j;
+            keep.n++;
+        }
+    }
+    *batch = keep;
+    return already;
+}
+
 /* One SMTP session (one connection) for the whole batch; sets every job's
  * status. Blocks: thread only. */
-void mailer_session_run(mailer_t *m, job_list *batch)
+void mailer_session_run(mailer_t *m, job_list *batch, void *hctx)
 {
-    mailer_session_note note = {{0}};
+    mailer_session_ctx ctx = {.m = m, .hctx = hctx};
     auth_context_t auth = NULL;
-    smtp_session_t s = smtp_create_session();
+    smtp_session_t s = NULL;
+    job_list already = session_filter(m, batch, hctx);
+    if (!batch->head)
+        goto out;
+    s = smtp_create_session();
     if (!s || session_prepare(m, s, batch) < 0)
         goto fail;
     if (m->user) {
@@ -168,11 +243,14 @@ void mailer_session_run(mailer_t *m, job_list *batch)
         auth_set_interact_cb(auth, mailer_auth_interact, m);
         smtp_auth_set_context(s, auth);
     }
-    smtp_set_eventcb(s, mailer_on_event, &note);
+    smtp_set_eventcb(s, mailer_on_event, &ctx);
     int ok = smtp_start_session(s);
     int err = ok ? 0 : smtp_errno();
-    for (mailer_job *j = batch->head; j; j = j->next)
-        job_settle(j, err, &note);
+    for (mailer_job *j = batch->head; j; j = j->next) {
+        j->tried = 1;
+        if (!j->settled)
+            job_settle(j, err, &ctx.note);
+    }
     goto out;
 fail:
     for (mailer_job *j = batch->head; j; j = j->next)
@@ -187,6 +265,17 @@ out:
         j->rcpt = NULL;
         free(j->text);
         j->text = NULL;
+    }
+    for (mailer_job *j = already.head; j; j = j->next) {
+        free(j->text);
+        j->text = NULL;
+    }
+    if (already.head) { /* back in the batch: the caller counts and returns them all */
+        already.tail->next = batch->head;
+        if (!batch->head)
+            batch->tail = already.tail;
+        batch->head = already.head;
+        batch->n += already.n;
     }
 }
 

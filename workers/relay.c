@@ -25,6 +25,7 @@
 #define RELAY_POLL_MS 1000
 #define RELAY_DONE_FLUSH_MS 100
 #define RELAY_DONE_MAX 2000
+#define RELAY_DONE_RETRY_MAX_MS 2000
 #define RELAY_PURGE_POLLS 3600 /* delete long-finished rows once an hour */
 
 struct relay {
@@ -42,9 +43,12 @@ struct relay {
     unsigned polls;
     char *batch_ids; /* "{1,2,3}" of the batch in flight */
     size_t batch_n;
-    char *done_ids; /* "1,2,3," finished, not yet written */
-    size_t done_len, done_cap, done_n;
-    char epoch[40]; /* the epos:epoch value last seen, "" if none */
+    job_t **done; /* finished outbox jobs held until their rows are marked done */
+    size_t done_n, done_cap;
+    job_t **writing; /* the marks being written now */
+    size_t writing_n;
+    unsigned done_delay_ms; /* the pause before writing marks again after a failure */
+    char epoch[40];         /* the epos:epoch value last seen, "" if none */
     uint64_t relayed;
     void (*close_done)(void *arg);
     void *close_arg;
@@ -197,71 +201,126 @@ static void relay_kick(relay_t *r)
 
 /* ---------------------------------------------------------------- done marks */
 
+/* A finished outbox job is held by the queue (queue_settle_cb) until its row
+ * is marked done, and acked only then. Acking first lost the marks of the
+ * jobs finished in the last RELAY_DONE_FLUSH_MS before a kill -9 (the acks
+ * went out on the next loop turn, the marks 100 ms later), and a failed
+ * write dropped them: such rows stayed relayed and not done, and ran again
+ * whenever Redis lost its data. Now a crash before the mark leaves the job
+ * pending, claimed and run again (effects are idempotent), then marked. */
+
 static void relay_flush_done(relay_t *r);
-static void relay_on_done_timer(uv_timer_t *t);
-
-static void relay_on_done_written(PGresult *res, void *arg)
-{
-    relay_t *r = arg;
-    if (!pgq_ok(res)) /* only costs a second run should Redis lose its data */
-        log_warn("relay: marking outbox rows done failed: %s",
-                 res ? PQresultErrorMessage(res) : "connection lost");
-    r->done_busy = 0;
-    relay_flush_done(r);
-    relay_finish_check(r);
-}
-
-static void relay_flush_done(relay_t *r)
-{
-    if (r->done_busy || r->done_n == 0)
-        return;
-    char *list = malloc(r->done_len + 2);
-    if (!list)
-        return;
-    list[0] = '{';
-    memcpy(list + 1, r->done_ids, r->done_len - 1); /* drop the last comma */
-    list[r->done_len] = '}';
-    list[r->done_len + 1] = '\0';
-    const char *params[] = {list};
-    /* Keep the marks when PostgreSQL cannot take them now: the next finished
-     * job or the timer tries again. */
-    if (pgq_exec_sql(r->w->pg, "SELECT epos_outbox_done($1::bigint[])", 1, params,
-                     relay_on_done_written, r) == 0) {
-        r->done_busy = 1;
-        r->done_len = r->done_n = 0;
-    } else if (!r->closing) {
-        uv_timer_start(&r->done_timer, relay_on_done_timer, RELAY_DONE_FLUSH_MS, 0);
-    }
-    free(list);
-}
 
 static void relay_on_done_timer(uv_timer_t *t)
 {
     relay_flush_done(t->data);
 }
 
-void relay_job_finished(relay_t *r, const char *job_id)
+/* Append n jobs to the marks waiting to be written. Returns 0 or -1. */
+static int relay_done_add(relay_t *r, job_t *const *jobs, size_t n)
 {
-    const char *id = job_id + 3;
-    size_t len = strlen(id);
-    if (!r || len == 0 || len > 19 || strspn(id, "0123456789") != len)
-        return;
-    if (r->done_len + len + 2 > r->done_cap) {
-        size_t cap = r->done_cap ? r->done_cap * 2 : 4096;
-        char *b = realloc(r->done_ids, cap);
-        if (!b)
-            return;
-        r->done_ids = b;
+    if (r->done_n + n > r->done_cap) {
+        size_t cap = r->done_cap ? r->done_cap : 256;
+        while (cap < r->done_n + n)
+            cap *= 2;
+        job_t **d = realloc(r->done, cap * sizeof(*d));
+        if (!d)
+            return -1;
+        r->done = d;
         r->done_cap = cap;
     }
-    memcpy(r->done_ids + r->done_len, id, len);
-    r->done_len += len;
-    r->done_ids[r->done_len++] = ',';
-    r->done_n++;
+    memcpy(r->done + r->done_n, jobs, n * sizeof(*jobs));
+    r->done_n += n;
+    return 0;
+}
+
+static void relay_on_done_written(PGresult *res, void *arg)
+{
+    relay_t *r = arg;
+    job_t **jobs = r->writing;
+    size_t n = r->writing_n;
+    r->writing = NULL;
+    r->writing_n = 0;
+    r->done_busy = 0;
+    if (pgq_ok(res)) {
+        r->done_delay_ms = 0;
+        for (size_t i = 0; i < n; i++)
+            queue_job_settled(jobs[i]); /* now the ack */
+        free(jobs);
+    } else {
+        /* Kept, and written again after a pause: the jobs stay ours. */
+        log_warn("relay: marking %zu outbox rows done failed%s: %s", n,
+                 r->closing ? "" : ", retrying",
+                 res ? PQresultErrorMessage(res) : "connection lost");
+        if (!r->closing && relay_done_add(r, jobs, n) == 0) {
+            free(jobs);
+        } else { /* closing (they were put back) or out of memory: end them unmarked */
+            for (size_t i = 0; i < n; i++)
+                queue_job_settled(jobs[i]);
+            free(jobs);
+        }
+        r->done_delay_ms = r->done_delay_ms ? r->done_delay_ms * 2 : RELAY_DONE_FLUSH_MS;
+        if (r->done_delay_ms > RELAY_DONE_RETRY_MAX_MS)
+            r->done_delay_ms = RELAY_DONE_RETRY_MAX_MS;
+        if (!r->closing)
+            uv_timer_start(&r->done_timer, relay_on_done_timer, r->done_delay_ms, 0);
+    }
+    relay_finish_check(r);
+}
+
+/* The id list "{1,2,3}" of the jobs "ob:<id>"; NULL when out of memory. */
+static char *relay_id_list(job_t *const *jobs, size_t n)
+{
+    char *list = malloc(n * 21 + 3);
+    size_t at = 0;
+    if (!list)
+        return NULL;
+    list[at++] = '{';
+    for (size_t i = 0; i < n; i++)
+        at += (size_t)snprintf(list + at, 22, "%s%.20s", i ? "," : "", jobs[i]->id + 3);
+    list[at++] = '}';
+    list[at] = '\0';
+    return list;
+}
+
+static void relay_flush_done(relay_t *r)
+{
+    if (r->done_busy || r->done_n == 0 || uv_is_active((uv_handle_t *)&r->done_timer))
+        return;
+    char *list = relay_id_list(r->done, r->done_n);
+    if (!list) {
+        uv_timer_start(&r->done_timer, relay_on_done_timer, RELAY_DONE_FLUSH_MS, 0);
+        return;
+    }
+    const char *params[] = {list};
+    /* The next finished job or the timer tries again when PostgreSQL cannot
+     * take them now. */
+    if (pgq_exec_sql(r->w->pg, "SELECT epos_outbox_done($1::bigint[])", 1, params,
+                     relay_on_done_written, r) == 0) {
+        r->done_busy = 1;
+        r->writing = r->done;
+        r->writing_n = r->done_n;
+        r->done = NULL;
+        r->done_n = r->done_cap = 0;
+    } else {
+        uv_timer_start(&r->done_timer, relay_on_done_timer, RELAY_DONE_RETRY_MAX_MS, 0);
+    }
+    free(list);
+}
+
+int relay_job_finished(relay_t *r, job_t *job)
+{
+    if (!r || r->closing || strncmp(job->id, "ob:", 3) != 0)
+        return 0;
+    const char *id = job->id + 3;
+    size_t len = strlen(id);
+    if (len == 0 || len > 19 || strspn(id, "0123456789") != len || relay_done_add(r, &job, 1) != 0)
+        return 0; /* not an outbox row (or no memory): acked without a mark */
     if (r->done_n >= RELAY_DONE_MAX)
         relay_flush_done(r);
-    else if (!r->closing && !uv_is_active((uv_handle_t *)&r->done_timer))
+    else if (!uv_is_active((uv_handle_t *)&r->done_timer))
         uv_timer_start(&r->done_timer, relay_on_done_timer, RELAY_DONE_FLUSH_MS, 0);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- Redis restarts */
@@ -400,10 +459,16 @@ void relay_close(relay_t *r, void (*done)(void *arg), void *arg)
     r->closing = 1;
     r->close_done = done;
     r->close_arg = arg;
+    /* The queue has stopped: every job still held was put back for another
+     * worker. One last try to write the marks; what cannot be written ends
+     * unmarked (the put-back job runs again and marks it). */
     uv_timer_stop(&r->done_timer);
     relay_flush_done(r);
-    if (r->done_n && !r->done_busy)
-        r->done_n = 0; /* the database is gone: those rows only risk a second run */
+    if (r->done_n && !r->done_busy) {
+        for (size_t i = 0; i < r->done_n; i++)
+            queue_job_settled(r->done[i]);
+        r->done_n = 0;
+    }
     relay_finish_check(r);
 }
 
@@ -412,7 +477,8 @@ void relay_free(relay_t *r)
     if (!r)
         return;
     free(r->batch_ids);
-    free(r->done_ids);
+    free(r->done);
+    free(r->writing);
     free(r);
 }
 

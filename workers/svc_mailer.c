@@ -13,6 +13,7 @@ int svc_mailer_start(worker_t *w)
     w->mailer = mailer_create(w->loop, w->cfg, threads);
     if (!w->mailer)
         return -1;
+    mailer_record_install(w);
     log_info("mailer: %d SMTP sessions at most to %s:%d", threads, w->cfg->smtp_host,
              w->cfg->smtp_port);
     return 0;

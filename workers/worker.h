@@ -69,6 +69,10 @@ typedef struct worker_service {
 extern const worker_service worker_services[];
 extern const size_t worker_nservices;
 
+/* Give w->mailer the hooks that record each mail in email_log on its sending
+ * thread the moment the server accepts it (mailer_record.c). */
+void mailer_record_install(worker_t *w);
+
 /* ---------------------------------------------------------------- consumer.c */
 
 /* Consume every registered kind with cfg->worker_concurrency jobs in flight,
@@ -85,8 +89,10 @@ relay_t *relay_start(worker_t *w);
 /* Redis (re)connected: check whether it lost its data, then re-relay outbox
  * rows whose jobs were relayed and not finished. */
 void relay_redis_up(relay_t *r);
-/* Job id "ob:<id>" finished (done or dead): mark the outbox row done. */
-void relay_job_finished(relay_t *r, const char *job_id);
+/* A job ended for good (done or dead; the queue's settle hook): when its id
+ * is "ob:<id>", hold it, mark the outbox row done, then queue_job_settled
+ * (the ack) — returns 1. Returns 0 for any other job (end it at once). */
+int relay_job_finished(relay_t *r, job_t *job);
 /* Stop claiming new batches at once. */
 void relay_pause(relay_t *r);
 /* Let the batch in flight finish, write the last done marks, close timers;

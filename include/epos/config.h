@@ -36,14 +36,18 @@ typedef struct epos_config {
     int login_fail_max; /* login_fail_max     failed logins per login/address per window, default 10
                          */
     /* mail */
-    char *smtp_host;     /* smtp_host          default 127.0.0.1 */
-    int smtp_port;       /* smtp_port          default 2525 */
-    int smtp_starttls;   /* smtp_starttls      0 no, 1 if offered, 2 required */
-    char *smtp_user;     /* smtp_user */
-    char *smtp_password; /* smtp_password */
-    char *mail_from;     /* mail_from          default "ЭПОС <noreply@epos.local>" */
-    char *public_url;    /* public_url         links in mail, default http://127.0.0.1:8080/ */
-    int digest_delay_s;  /* digest_delay_s     unread chat email delay, default 900 */
+    char *smtp_host;       /* smtp_host          default 127.0.0.1 */
+    int smtp_port;         /* smtp_port          default 2525 */
+    int smtp_starttls;     /* smtp_starttls      0 no, 1 if offered, 2 required */
+    char *smtp_user;       /* smtp_user */
+    char *smtp_password;   /* smtp_password */
+    char *mail_from;       /* mail_from          default "ЭПОС <noreply@epos.local>" */
+    char *public_url;      /* public_url         links in mail, default http://127.0.0.1:8080/ */
+    int digest_delay_s;    /* digest_delay_s     unread chat email delay, default 900 */
+    char *mail_retry;      /* mail_retry         waits (s) before each retry of a mail a server
+                            *                    deferred (4xx), comma-separated; dead after the last */
+    int mail_pause_max_ms; /* mail_pause_max_ms  longest pause of the mailer while the relay
+                            *                    refuses everything (the breaker), default 60000 */
     /* worker */
     int metrics_port;       /* metrics_port       the worker's /metrics, 0 off, default 0 */
     int worker_concurrency; /* worker_concurrency jobs in flight per worker, default 64 */

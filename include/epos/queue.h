@@ -55,12 +55,21 @@ struct job {
     const char *last_error; /* the previous attempt's error, or "" */
     void *data;             /* free for the handler */
     void *kind_arg;         /* the arg given to queue_consume for this kind */
+    /* A handler with a schedule of its own sets these before JOB_RETRY:
+     * retry_ms > 0 is the wait before the next run, and then max_attempts
+     * does not apply (JOB_FAIL ends the job); retry_free = 1 makes this run
+     * not count as an attempt (an outage of a server, not the job's fault). */
+    int64_t retry_ms;
+    int retry_free;
     /* internal */
     queue *q;
     struct queue_kind *qk;
     char entry[48];      /* stream entry id */
     uint64_t started_ns; /* uv_hrtime when the handler was called, 0 if never */
     int released;        /* put back at shutdown; a later done only frees it */
+    int redelivered;     /* deliveries to consumers that never answered */
+    int settle_rc;       /* how it ended, while held for queue_settle_cb */
+    char *settle_err;
     struct job *prev, *next;
 };
 
@@ -104,8 +113,22 @@ void queue_opts_default(queue_opts *o);
  * the defaults. Returns NULL on allocation failure. */
 queue *queue_create(uv_loop_t *loop, rds *cmd, const char *host, int port, const queue_opts *opts);
 
-/* Set the hook told of each job's outcome (metrics, outbox bookkeeping). */
+/* Set the hook told of each job's outcome (metrics). */
 void queue_set_outcome_cb(queue *q, queue_outcome_cb *cb, void *arg);
+
+/* Told when a job has ended for good (done, or bound for the dead letters),
+ * before Redis is: return 0 to go on at once, or 1 to hold the job — it
+ * stays this consumer's (running, its idle time refreshed) until the caller,
+ * once its own record of the end is durable, calls queue_job_settled(job).
+ * The outbox relay marks outbox.done_at this way: a crash between the two
+ * leaves a job that runs again, never a finished row left unmarked. A job
+ * still held when queue_stop's grace ends is put back; settling it later
+ * only frees it. */
+typedef int queue_settle_cb(job_t *job, void *arg);
+void queue_set_settle_cb(queue *q, queue_settle_cb *cb, void *arg);
+
+/* End a job held by queue_settle_cb as it ended. The job is freed. */
+void queue_job_settled(job_t *job);
 
 /* Consume kind's stream, running each job with run(job, arg). Call before
  * queue_start. Returns 0, or -1 (allocation failure, bad kind). */
@@ -137,6 +160,21 @@ int64_t queue_backoff_ms(const queue_opts *o, int attempt, double rnd);
 
 /* Jobs running now. */
 int queue_running(const queue *q);
+
+/* Counters since queue_create. */
+typedef struct queue_stats {
+    uint64_t claim_calls; /* claim scripts sent (each scans part of a stream's pending list) */
+    uint64_t claimed;     /* jobs taken over from silent consumers */
+} queue_stats;
+
+/* Copy the counters. */
+void queue_stats_get(const queue *q, queue_stats *out);
+
+/* The script that puts one dead job back on its stream as a first attempt
+ * (eposctl queue replay): KEYS <prefix>dead; ARGV prefix, entry id. Returns
+ * 1 moved, 0 no such entry, -1 an entry without a usable kind or id (left
+ * alone). The worker's scripts and this one write the same entry layout. */
+extern const char queue_lua_replay[];
 
 /* The key prefix ("epos:"). */
 const char *queue_prefix(const queue *q);

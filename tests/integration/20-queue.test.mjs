@@ -132,6 +132,23 @@ test("a failing job is retried with backoff; a job that fails for good is dead, 
     assert.match(text.stdout, new RegExp(`${blocked}\\s+test\\.mark`));
     assert.equal((await effects([blocked])).length, 0);
 
+    // Payloads in Cyrillic longer than the preview: one of the two cuts falls
+    // inside a character (Ж is two bytes), and the text must stay UTF-8.
+    const cyr = "Ж".repeat(300);
+    const cut = await enqueue(1, { requires: `${marker}-${cyr}` });
+    const cut2 = await enqueue(1, { requires: `${marker}--${cyr}` });
+    await until(async () => {
+      const d = JSON.parse((await queueCtl(["dead", "--json", "--limit", "50"])).stdout);
+      return [...cut, ...cut2].every((id) => d.some((x) => x.id === id));
+    }, { what: "the Cyrillic jobs in the dead letters" });
+    const iconv = await new Promise((res) => {
+      execFile("sh", ["-c", `"$0" --config "$1" queue dead --limit 50 | iconv -f utf-8 -t utf-8 >/dev/null`,
+        join(BUILD_DIR, "eposctl"), stack.conf], { env: childEnv(), timeout: 60000 },
+      (err, stdout, stderr) => res({ code: err ? err.code : 0, stderr }));
+    });
+    assert.equal(iconv.code, 0, `eposctl queue dead prints valid UTF-8: ${iconv.stderr}`);
+    assert.match((await queueCtl(["dead"])).stdout, /payload: \{"requires": "marker-\d+-Ж+…/);
+
     // The operator fixes the cause and replays it: it runs once more and succeeds.
     await sql("INSERT INTO job_effects (job_id) VALUES ($1)", [marker]);
     const replay = await queueCtl(["replay", blocked]);
@@ -164,12 +181,19 @@ test("kill -9 of a worker in the middle of a batch: another finishes it, every e
     assert.equal(new Set(rows.map((r) => r.job_id)).size, ids.length, "one effect per job");
     const reruns = rows.filter((r) => r.runs > 1).length;
     t.diagnostic(`${atKill} done at the kill; ${reruns} jobs ran again after it (effects unchanged)`);
-    // (Done marks the victim had not written yet are lost with it: they only
-    // matter if Redis loses its data, and then cost a second, harmless run.)
     await until(async () => (await sql(
       "SELECT count(*)::int AS n FROM outbox WHERE 'ob:' || id = ANY($1::text[]) AND relayed_at IS NULL",
       [ids]))[0].n === 0, { what: "every outbox row relayed" });
     await until(streamIdle, { what: "the victim's pending jobs claimed and acked" });
+    // A job is acked only once its row is marked done, so no row the victim
+    // finished stays relayed and not done (to run again if Redis lost its data).
+    const undone = () => sql(
+      "SELECT count(*)::int AS n FROM outbox WHERE 'ob:' || id = ANY($1::text[]) AND done_at IS NULL", [ids]);
+    await until(async () => (await undone())[0].n === 0,
+      { what: "every outbox row marked done", timeoutMs: 10000 }).catch(async (e) => {
+      t.diagnostic(`${(await undone())[0].n} rows relayed, their jobs acked, and never marked done`);
+      throw e;
+    });
     assert.match(b.output(), /claimed job ob:\d+ \(test\.mark\) of a silent consumer/,
       "the rescuer took over the jobs the victim was running");
   } finally {

@@ -41,6 +41,10 @@ typedef struct tq {
     job_t *held[8];
     int nheld;
     int delayed_seen; /* members in the delayed set right after a retry/enqueue */
+    uv_timer_t poll;  /* test_claim_scan: watches the claim calls */
+    int poll_on;
+    uint64_t claim_limit;
+    queue_stats st; /* the queue's counters when it stopped */
 } tq;
 
 static const char *redis_host(void)
@@ -106,11 +110,14 @@ static void on_rds_closed(void *arg)
     tq *t = arg;
     t->closed = 1;
     uv_close((uv_handle_t *)&t->watchdog, NULL);
+    if (t->poll_on)
+        uv_close((uv_handle_t *)&t->poll, NULL);
 }
 
 static void on_queue_stopped(void *arg)
 {
     tq *t = arg;
+    queue_stats_get(t->q, &t->st);
     /* Handlers may finish released jobs after the stop: only freed. */
     for (int i = 0; i < t->nheld; i++)
         queue_job_done(t->held[i], JOB_OK, NULL);
@@ -458,6 +465,143 @@ static void test_poison_job_ends_dead(void **state)
     teardown_keys(&t);
 }
 
+/* Thousands of pending entries: the first (older) ones held by a live
+ * consumer, the rest by one that died an hour ago. Redis 7's XAUTOCLAIM looks
+ * at no more than 10 × COUNT entries a call, so a scan that always restarted
+ * at 0-0 never reached the dead consumer's jobs. */
+#define SCAN_LIVE 3000
+#define SCAN_DEAD 2000
+
+static void make_scan_backlog(tq *t)
+{
+    int n = SCAN_LIVE + SCAN_DEAD;
+    freeReplyObject(cmd(t, "XGROUP CREATE %s %s 0 MKSTREAM", t->stream, QUEUE_GROUP));
+    for (int i = 0; i < n; i++)
+        redisAppendCommand(t->sync, "XADD %s * id s%d kind " KIND " payload {} attempt 1",
+                           t->stream, i);
+    for (int i = 0; i < n; i++) {
+        void *r = NULL;
+        assert_int_equal(redisGetReply(t->sync, &r), REDIS_OK);
+        freeReplyObject(r);
+    }
+    redisReply *r =
+        cmd(t, "XREADGROUP GROUP %s live COUNT %d STREAMS %s >", QUEUE_GROUP, n, t->stream);
+    assert_int_equal(r->elements, 1);
+    redisReply *entries = r->element[0]->element[1];
+    assert_int_equal(entries->elements, (size_t)n);
+    /* The newest SCAN_DEAD go to "dead", idle for an hour. */
+    const char **argv = calloc(SCAN_DEAD + 8, sizeof(*argv));
+    assert_non_null(argv);
+    int a = 0;
+    argv[a++] = "XCLAIM";
+    argv[a++] = t->stream;
+    argv[a++] = QUEUE_GROUP;
+    argv[a++] = "dead";
+    argv[a++] = "0";
+    for (int i = SCAN_LIVE; i < n; i++)
+        argv[a++] = entries->element[i]->element[0]->str;
+    argv[a++] = "IDLE";
+    argv[a++] = "3600000";
+    argv[a++] = "JUSTID";
+    redisReply *c = redisCommandArgv(t->sync, a, argv, NULL);
+    assert_non_null(c);
+    assert_int_equal(c->elements, SCAN_DEAD);
+    freeReplyObject(c);
+    free(argv);
+    freeReplyObject(r);
+    assert_int_equal(pending(t), n);
+}
+
+static void on_scan_poll(uv_timer_t *h)
+{
+    tq *t = h->data;
+    queue_stats st;
+    queue_stats_get(t->q, &st);
+    if (!t->stopping && st.claim_calls > t->claim_limit) {
+        t->stopping = 1; /* no progress: give up, the asserts say why */
+        queue_stop(t->q, on_queue_stopped, t);
+    }
+}
+
+static void test_claim_scan_reaches_a_dead_consumers_jobs(void **state)
+{
+    tq t;
+    setup_opts(&t, RUN_OK);
+    t.o.claim_idle_ms = 60000; /* the live consumer's entries are never idle enough */
+    make_scan_backlog(&t);
+    t.target_done = SCAN_DEAD;
+    /* Each call claims up to 100 and scans up to 1,000 entries. */
+    t.claim_limit = SCAN_DEAD / 100 + (SCAN_LIVE + SCAN_DEAD) / 1000 + 10;
+    start(&t);
+    uv_timer_init(&t.loop, &t.poll);
+    t.poll.data = &t;
+    t.poll_on = 1;
+    uv_timer_start(&t.poll, on_scan_poll, 20, 20);
+    finish(&t);
+    queue_stats st = t.st;
+    print_message("claimed %llu in %llu calls\n", (unsigned long long)st.claimed,
+                  (unsigned long long)st.claim_calls);
+    assert_int_equal(st.claimed, SCAN_DEAD);
+    assert_true(st.claim_calls <= t.claim_limit);
+    assert_int_equal(t.done, SCAN_DEAD);
+    assert_int_equal(t.ran, SCAN_DEAD);
+    assert_int_equal(t.attempts[2], SCAN_DEAD); /* a second delivery is a second attempt */
+    assert_int_equal(pending(&t), SCAN_LIVE);   /* the live consumer's jobs are left to it */
+    teardown_keys(&t);
+}
+
+/* ---------------------------------------------------------------- settle */
+
+/* The settle hook holds each finished job; the job stays pending (ours)
+ * until queue_job_settled, and only then is acked. */
+static int hold_settle(job_t *job, void *arg)
+{
+    tq *t = arg;
+    t->held[t->nheld++] = job;
+    return 1;
+}
+
+static void on_pending_while_held(redisAsyncContext *c, void *reply, void *arg)
+{
+    tq *t = arg;
+    redisReply *r = reply;
+    (void)c;
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->element[0]->integer, 1); /* not acked while held */
+    assert_int_equal(t->done, 0);                /* nor reported done */
+    job_t *j = t->held[--t->nheld];
+    queue_job_settled(j);
+}
+
+static void on_settle_timer(uv_timer_t *h)
+{
+    tq *t = h->data;
+    if (t->nheld == 1 && t->done == 0)
+        rds_command(t->r, on_pending_while_held, t, "XPENDING %s %s", t->stream, QUEUE_GROUP);
+    else
+        uv_timer_start(h, on_settle_timer, 10, 0);
+}
+
+static void test_settle_hook_holds_the_ack(void **state)
+{
+    tq t;
+    setup_opts(&t, RUN_OK);
+    t.on_up = up_enqueue_1;
+    t.target_done = 1;
+    start(&t);
+    queue_set_settle_cb(t.q, hold_settle, &t);
+    uv_timer_init(&t.loop, &t.poll);
+    t.poll.data = &t;
+    t.poll_on = 1;
+    uv_timer_start(&t.poll, on_settle_timer, 10, 0);
+    finish(&t);
+    assert_int_equal(t.done, 1);
+    assert_int_equal(pending(&t), 0);
+    assert_int_equal(cmd_int(&t, "XLEN %s", t.stream), 0);
+    teardown_keys(&t);
+}
+
 /* ---------------------------------------------------------------- stop */
 
 static void up_enqueue_3(tq *t)
@@ -518,6 +662,8 @@ int main(void)
         cmocka_unit_test(test_permanent_failure_is_dead_at_once),
         cmocka_unit_test(test_claim_dead_consumer_job),
         cmocka_unit_test(test_poison_job_ends_dead),
+        cmocka_unit_test(test_claim_scan_reaches_a_dead_consumers_jobs),
+        cmocka_unit_test(test_settle_hook_holds_the_ack),
         cmocka_unit_test(test_stop_releases_running_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
