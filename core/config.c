@@ -19,8 +19,14 @@ typedef struct config_key {
     long min, max; /* for CFG_INT */
 } config_key;
 
-#define S(field, dflt) {#field, CFG_STR, offsetof(epos_config, field), dflt, 0, 0}
-#define I(field, dflt, lo, hi) {#field, CFG_INT, offsetof(epos_config, field), #dflt, lo, hi}
+#define S(field, dflt)                                                                             \
+    {                                                                                              \
+#field, CFG_STR, offsetof(epos_config, field), dflt, 0, 0                                  \
+    }
+#define I(field, dflt, lo, hi)                                                                     \
+    {                                                                                              \
+#field, CFG_INT, offsetof(epos_config, field), #dflt, lo, hi                               \
+    }
 
 static const config_key config_keys[] = {
     S(listen_host, "127.0.0.1"),
@@ -120,17 +126,22 @@ static char *config_trim(char *s)
     return s;
 }
 
-static int config_read_file(epos_config *cfg, const char *path, char *err, size_t errlen)
+/* The "key = value" lines of f over cfg; path names f in messages. */
+static int config_read_stream(epos_config *cfg, FILE *f, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char line[4096], msg[512];
+    char *line = NULL, msg[512];
+    size_t cap = 0;
+    ssize_t n;
     int lineno = 0, rc = 0;
-    while (fgets(line, sizeof(line), f)) {
+    /* getline: a line of any length is one line (a fixed buffer cut long
+     * values short and read their tail as a line of its own). */
+    while ((n = getline(&line, &cap, f)) >= 0) {
         lineno++;
+        if (memchr(line, '\0', (size_t)n)) {
+            snprintf(err, errlen, "%s:%d: NUL byte in the line", path, lineno);
+            rc = -1;
+            break;
+        }
         char *s = config_trim(line);
         if (*s == '\0' || *s == '#')
             continue;
@@ -153,6 +164,18 @@ static int config_read_file(epos_config *cfg, const char *path, char *err, size_
             break;
         }
     }
+    free(line);
+    return rc;
+}
+
+static int config_read_file(epos_config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = config_read_stream(cfg, f, path, err, errlen);
     fclose(f);
     return rc;
 }
