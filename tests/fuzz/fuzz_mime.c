@@ -125,8 +125,13 @@ static void check_lines(const char *msg, size_t len, const mime_mail *m, const c
         FUZZ_CHECK(n <= 998);
         if (n > MIME_LINE_MAX) {
             char *line = strndup(p, n);
-            FUZZ_CHECK(strstr(line, "=?") == NULL);
             FUZZ_CHECK(strstr(line, m->from_addr) || strstr(line, m->to_addr) || strstr(line, mid));
+            /* No encoded word on it; an address may hold "=?" itself (never decoded). */
+            const char *ids[] = {m->from_addr, m->to_addr, mid};
+            for (size_t i = 0; i < 3; i++)
+                for (char *at = strstr(line, ids[i]); ids[i][0] && at; at = strstr(at, ids[i]))
+                    memset(at, '_', strlen(ids[i]));
+            FUZZ_CHECK(strstr(line, "=?") == NULL);
             free(line);
         }
         p = crlf + 2;
