@@ -101,9 +101,10 @@ static int auth_field(const char **p, char sep, long long *v)
     if (*s < '0' || *s > '9')
         return -1;
     for (; *s >= '0' && *s <= '9'; s++) {
-        if (acc > (INT64_MAX - 9) / 10)
+        int d = *s - '0';
+        if (acc > (INT64_MAX - d) / 10) /* exact: every value auth_token_make writes */
             return -1;
-        acc = acc * 10 + (*s - '0');
+        acc = acc * 10 + d;
     }
     if (*s != sep)
         return -1;

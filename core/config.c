@@ -132,17 +132,22 @@ static char *config_trim(char *s)
     return s;
 }
 
-static int config_read_file(epos_config *cfg, const char *path, char *err, size_t errlen)
+/* The "key = value" lines of f over cfg; path names f in messages. */
+static int config_read_stream(epos_config *cfg, FILE *f, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char line[4096], msg[512];
+    char *line = NULL, msg[512];
+    size_t cap = 0;
+    ssize_t n;
     int lineno = 0, rc = 0;
-    while (fgets(line, sizeof(line), f)) {
+    /* getline: a line of any length is one line (a fixed buffer cut long
+     * values short and read their tail as a line of its own). */
+    while ((n = getline(&line, &cap, f)) >= 0) {
         lineno++;
+        if (memchr(line, '\0', (size_t)n)) {
+            snprintf(err, errlen, "%s:%d: NUL byte in the line", path, lineno);
+            rc = -1;
+            break;
+        }
         char *s = config_trim(line);
         if (*s == '\0' || *s == '#')
             continue;
@@ -165,6 +170,18 @@ static int config_read_file(epos_config *cfg, const char *path, char *err, size_
             break;
         }
     }
+    free(line);
+    return rc;
+}
+
+static int config_read_file(epos_config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = config_read_stream(cfg, f, path, err, errlen);
     fclose(f);
     return rc;
 }

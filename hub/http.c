@@ -90,6 +90,17 @@ static int http_method_of(struct lws *wsi, char *path, size_t len)
     return -1;
 }
 
+void http_arg_add(json_t *args, char *frag)
+{
+    char *eq = strchr(frag, '=');
+    if (!eq)
+        return;
+    *eq = '\0';
+    /* Invalid UTF-8 in the query: drop it; the handler sees it missing. */
+    if (jsonx_utf8_valid(frag, strlen(frag)) && jsonx_utf8_valid(eq + 1, strlen(eq + 1)))
+        json_object_set_new(args, frag, json_string(eq + 1));
+}
+
 /* The query string as {"name":"value"}; lws has already url-decoded it. */
 static json_t *http_args(struct lws *wsi)
 {
@@ -99,26 +110,16 @@ static json_t *http_args(struct lws *wsi)
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
         if (n <= 0)
             break;
-        char *eq = strchr(frag, '=');
-        if (!eq)
-            continue;
-        *eq = '\0';
-        /* Invalid UTF-8 in the query: drop it; the handler sees it missing. */
-        if (jsonx_utf8_valid(frag, strlen(frag)) && jsonx_utf8_valid(eq + 1, strlen(eq + 1)))
-            json_object_set_new(o, frag, json_string(eq + 1));
+        http_arg_add(o, frag);
     }
     return o;
 }
 
-static void http_auth(struct lws *wsi, http_req *r)
+void http_auth_header(http_req *r, const char *hdr, long long now)
 {
-    char hdr[512];
     long long uid, sid;
-    if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
-        return;
     if (strncmp(hdr, "Bearer ", 7) == 0) {
-        int rc =
-            auth_token_check(the_hub->cfg.token_secret, hdr + 7, (long long)time(NULL), &uid, &sid);
+        int rc = auth_token_check(the_hub->cfg.token_secret, hdr + 7, now, &uid, &sid);
         if (rc == 0) {
             r->uid = uid;
             r->sid = sid;
@@ -130,6 +131,13 @@ static void http_auth(struct lws *wsi, http_req *r)
         r->api_key_ok = key[0] && strlen(hdr + 7) == strlen(key) &&
                         CRYPTO_memcmp(hdr + 7, key, strlen(key)) == 0;
     }
+}
+
+static void http_auth(struct lws *wsi, http_req *r)
+{
+    char hdr[512];
+    if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
+        http_auth_header(r, hdr, (long long)time(NULL));
 }
 
 static int http_begin(struct lws *wsi, http_pss *pss)

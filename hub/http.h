@@ -45,6 +45,13 @@ void http_reply_pg_error(http_req *r, const PGresult *res);
 /* {"error":{"code","message"}} */
 void http_reply_error(http_req *r, int status, const char *code, const char *message);
 
+/* One "name=value" fragment of the query string (url-decoded) into args;
+ * frag is changed. Without '=' or with invalid UTF-8 it is dropped. */
+void http_arg_add(json_t *args, char *frag);
+/* The Authorization header: "Bearer <token>" sets uid and sid when the token
+ * is valid at now, else token_bad; "ApiKey <key>" sets api_key_ok. */
+void http_auth_header(http_req *r, const char *hdr, long long now);
+
 /* routes.c: find and run the handler; answers 404/405 itself. */
 void routes_dispatch(http_req *r);
 /* health.c: /healthz, /readyz, /metrics. */

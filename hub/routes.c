@@ -1,5 +1,6 @@
 /* routes.c -- the /api route table and the generic route: one call of an
  * epos_api_* SQL function that checks, writes and returns what to publish. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +76,10 @@ static int route_match(const char *pattern, const char *path, long long *id, cha
             if (*s < '0' || *s > '9')
                 return 0;
             char *end;
+            errno = 0;
             *id = strtoll(s, &end, 10);
+            if (errno == ERANGE) /* no such id: not LLONG_MAX */
+                return 0;
             s = end;
             p++;
         } else if (*p == '*') {
@@ -227,8 +231,14 @@ void routes_dispatch(http_req *r)
             http_reply_error(r, 404, "not_found", "Нет такого адреса");
         return;
     }
-    if (strchr(hit->pattern, '*'))
+    if (strchr(hit->pattern, '*')) {
+        /* A key JSON cannot carry would reach the function as no key at all. */
+        if (!jsonx_utf8_valid(key, strlen(key))) {
+            http_reply_error(r, 400, "bad_request", "Адрес не в кодировке UTF-8");
+            return;
+        }
         json_object_set_new(r->args, "key", json_string(key));
+    }
     json_t *body;
     if (!route_authorized(r, hit) || route_body(r, &body) != 0)
         return;

@@ -111,6 +111,37 @@ static void test_bad_values(void **state)
     assert_non_null(strstr(err, "cannot read config file"));
 }
 
+/* Found by tests/fuzz/fuzz_config.c: a line past the old 4 KiB buffer was
+ * cut, its value truncated and its tail read as a line of its own. */
+static void test_long_line(void **state)
+{
+    epos_config c;
+    char err[256];
+    size_t n = 5000;
+    char *text = malloc(n + 64), *want = malloc(n + 16);
+    assert_non_null(text);
+    assert_non_null(want);
+    memset(want, 'x', n);
+    strcpy(want + n, "port = 9");
+    snprintf(text, n + 64, "instance = %s\nredis_port = 7000\n", want);
+    write_file(text);
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+    assert_string_equal(c.instance, want); /* the whole value */
+    assert_int_equal(c.port, 8080);        /* nothing from its tail */
+    assert_int_equal(c.redis_port, 7000);
+    config_free(&c);
+    /* A NUL byte would cut a value short without a word: refused. */
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fwrite("port = 80\0\n", 1, 11, f);
+    fclose(f);
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, ":1: "));
+    free(text);
+    free(want);
+    unlink(path);
+}
+
 static void test_tls_pair(void **state)
 {
     epos_config c;
@@ -169,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_defaults),       cmocka_unit_test(test_file_then_env),
         cmocka_unit_test(test_pg_per_process), cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_tls_pair),       cmocka_unit_test(test_redact_conninfo),
+        cmocka_unit_test(test_long_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,7 @@ static void test_json(void **state)
     long long i;
     int b;
     const char *src = "{\"op\":\"send\",\"chat\":42,\"x\":true,\"n\":null}";
-    json_t *o = jsonx_parse_object(src, strlen(src), err,
-                                   sizeof(err));
+    json_t *o = jsonx_parse_object(src, strlen(src), err, sizeof(err));
     assert_non_null(o);
     assert_int_equal(jsonx_str(o, "op", &s), 0);
     assert_string_equal(s, "send");
@@ -96,6 +96,24 @@ static void test_password(void **state)
     assert_string_not_equal(hash, other); /* fresh salt each time */
 }
 
+/* Found by tests/fuzz/fuzz_token.c: fields up to INT64_MAX verify (the
+ * overflow guard refused the top nine values of each field), one past fails. */
+static void test_token_limits(void **state)
+{
+    char tok[256];
+    long long uid = 0, sid = 0;
+    assert_int_equal(auth_token_make("s3cret", INT64_MAX, INT64_MAX, INT64_MAX, tok, sizeof(tok)),
+                     0);
+    assert_int_equal(auth_token_check("s3cret", tok, 1700000000, &uid, &sid), 0);
+    assert_true(uid == INT64_MAX && sid == INT64_MAX);
+    assert_int_equal(
+        auth_token_make("s3cret", 9223372036854775800LL, 1, 2000000000, tok, sizeof(tok)), 0);
+    assert_int_equal(auth_token_check("s3cret", tok, 1700000000, &uid, &sid), 0);
+    assert_true(uid == 9223372036854775800LL && sid == 1);
+    assert_int_equal(
+        auth_token_check("s3cret", "9223372036854775808.1.2000000000.x", 0, &uid, &sid), -1);
+}
+
 static void test_tokens(void **state)
 {
     char tok[256];
@@ -123,9 +141,9 @@ static void test_tokens(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dict),     cmocka_unit_test(test_json),
-        cmocka_unit_test(test_utf8),     cmocka_unit_test(test_password),
-        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_dict),   cmocka_unit_test(test_json),
+        cmocka_unit_test(test_utf8),   cmocka_unit_test(test_password),
+        cmocka_unit_test(test_tokens), cmocka_unit_test(test_token_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
