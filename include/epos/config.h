@@ -25,6 +25,7 @@ typedef struct epos_config {
     int max_frame;          /* max_frame          bytes of one client frame, default 65536 */
     int max_text;           /* max_text           characters of a chat message, default 4000 */
     int send_queue_max;     /* send_queue_max     bytes queued to one connection, default 1 MiB */
+    int sndbuf;             /* sndbuf             SO_SNDBUF of each client socket, 0 kernel's, default 128 KiB */
     int rate_per_sec;       /* rate_per_sec       client frames per second per connection, default 20 */
     int rate_burst;         /* rate_burst         token bucket depth, default 60 */
     int replay_window;      /* replay_window      events replayed per topic on resume, default 500 */
