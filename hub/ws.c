@@ -331,6 +331,7 @@ static int ws_writeable(struct lws *wsi, session *s)
         s->qtail = NULL;
     size_t len = (size_t)(p - (buf + LWS_PRE));
     s->wrote_ms = uv_now(the_hub->loop);
+    s->wlen = (uint32_t)len;
     if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len)
         return -1;
     the_hub->stats.frames_out++;

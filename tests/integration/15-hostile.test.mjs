@@ -289,3 +289,34 @@ test("a flood of frames is closed with 1008 (rate limit) and does not disturb ot
   await other.ping();
   await other.close();
 });
+
+test("a client that stops reading is closed with 1008 once its whole backlog passes the bound", async () => {
+  const hub = await startHub({ env: { EPOS_SEND_QUEUE_MAX: "65536", EPOS_SNDBUF: "16384" } });
+  try {
+    const p = parent();
+    const { token } = await login(hub.url, p.login, p.password);
+    const c = await wsConnect(hub.wsUrl, token);
+    c.ws._socket.pause(); // reads nothing from here on
+    const slowClosed = async () => {
+      const m = await http("GET", `${hub.url}/metrics`);
+      return Number(/^epos_slow_consumers_closed_total (\d+)/m.exec(m.text)?.[1] ?? 0);
+    };
+    const blob = "я".repeat(30000); // ~60 KB per event
+    let sent = 0;
+    while (sent < 4 * 1024 * 1024 && (await slowClosed()) === 0) {
+      const r = await http("POST", `${hub.url}/api/publish`, { type: "test.blob", data: { blob }, users: [p.id] },
+        null, { headers: { authorization: `ApiKey ${config.api_key}` } });
+      assert.equal(r.status, 200, r.text);
+      sent += 60000;
+    }
+    // Kernel (2 x sndbuf, and the client's receive buffer) + what libwebsockets
+    // holds + send_queue_max: well under 1 MiB. Without SO_SNDBUF the kernel
+    // alone took more than 4 MiB.
+    assert.equal(await slowClosed(), 1, "the hub closed the client that does not read");
+    assert.ok(sent <= 1024 * 1024, `the hub took ${sent} bytes for a client that does not read`);
+    c.ws._socket.resume();
+    assert.equal((await c.closed).code, 1008);
+  } finally {
+    await hub.stop();
+  }
+});
