@@ -7,3 +7,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 "$HERE/run-hub.sh" --no-report "$@"
 "$HERE/run-workers.sh" --no-report "$@"
 "$HERE/run-deadline.sh" "$@"
+# HTTP keep-alive latency (DESIGN §8), against a hub on EPOS_BENCH_HTTP_PORT when one is given.
+if [ -n "${EPOS_BENCH_HTTP_PORT:-}" ]; then
+    node "$HERE/http-keepalive.mjs" "$EPOS_BENCH_HTTP_PORT" 500
+fi

@@ -49,6 +49,7 @@ static const config_key config_keys[] = {
     I(max_frame, 65536, 1024, 16777216),
     I(max_text, 4000, 1, 65536),
     I(send_queue_max, 1048576, 4096, 268435456),
+    I(sndbuf, 131072, 0, 16777216),
     I(rate_per_sec, 20, 1, 100000),
     I(rate_burst, 60, 1, 1000000),
     I(replay_window, 500, 1, 100000),

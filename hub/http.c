@@ -15,6 +15,7 @@
 #include "hub.h"
 
 #define HTTP_BODY_MAX (64 * 1024)
+#define HTTP_HEAD_MAX 2048 /* the answer's status line and headers */
 
 typedef struct http_pss {
     http_req *r;
@@ -35,6 +36,8 @@ void http_req_unref(http_req *r)
     free(r);
 }
 
+static void http_send(http_req *r);
+
 void http_reply(http_req *r, int status, const char *ctype, const char *body, size_t len)
 {
     if (r->answered)
@@ -50,7 +53,7 @@ void http_reply(http_req *r, int status, const char *ctype, const char *body, si
     if (status >= 400)
         the_hub->stats.http_errors++;
     if (r->wsi)
-        lws_callback_on_writable(r->wsi);
+        http_send(r);
 }
 
 void http_reply_json(http_req *r, int status, json_t *v)
@@ -140,6 +143,17 @@ static void http_auth(struct lws *wsi, http_req *r)
         http_auth_header(r, hdr, (long long)time(NULL));
 }
 
+/* Pipelining. libwebsockets 4.1 parses the next request of a read while
+ * this one is still being answered and runs it on this one's headers; it
+ * also serves no POLLOUT to an h1 connection whose input is held. So the
+ * input is held from the moment a request is complete, and the answer is
+ * written at once when it is ready (http_send), not from the writeable
+ * callback; the transaction is then complete and the input let go. */
+static void http_hold(struct lws *wsi)
+{
+    lws_rx_flow_control(wsi, 0);
+}
+
 static int http_begin(struct lws *wsi, http_pss *pss)
 {
     http_req *r = calloc(1, sizeof(*r));
@@ -157,14 +171,20 @@ static int http_begin(struct lws *wsi, http_pss *pss)
     lws_get_peer_simple(wsi, r->peer, sizeof(r->peer));
     http_auth(wsi, r);
     if (strncmp(r->path, "/api/", 5) != 0) {
+        http_hold(wsi);
         health_handle(r);
         return 0;
     }
     if (r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH) {
         char cl[24];
         long len = 0;
-        if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-            len = strtol(cl, NULL, 10);
+        /* A body is framed by Content-Length only: no chunked reading. */
+        if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
+            http_hold(wsi);
+            http_reply_error(r, 411, "length_required", "Нужен заголовок Content-Length");
+            return 0;
+        }
+        len = strtol(cl, NULL, 10);
         if (len > HTTP_BODY_MAX) {
             http_reply_error(r, 413, "too_large", "Запрос больше 64 КиБ");
             return 0;
@@ -172,6 +192,7 @@ static int http_begin(struct lws *wsi, http_pss *pss)
         if (len > 0)
             return 0; /* the body follows in LWS_CALLBACK_HTTP_BODY */
     }
+    http_hold(wsi);
     routes_dispatch(r);
     return 0;
 }
@@ -202,31 +223,40 @@ static void http_body(http_req *r, const char *in, size_t len)
     r->body[r->blen] = '\0';
 }
 
-static int http_write(struct lws *wsi, http_req *r)
+/* Headers and body in one write: a second small write would wait for the
+ * client's delayed ACK of the first. The connection is killed (after this
+ * call returns) when the write fails or the client asked to close. */
+static void http_send(http_req *r)
 {
-    if (!r->answered)
-        return 0;
-    if (!r->headers_sent) {
-        unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
-                                           *end = buf + sizeof(buf) - 1;
-        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, r->rlen, &p, end) ||
-            lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                        (const unsigned char *)"no-store", 8, &p, end) ||
-            lws_finalize_write_http_header(wsi, start, &p, end))
-            return -1;
-        r->headers_sent = 1;
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
-    unsigned char *out = malloc(LWS_PRE + r->rlen + 1);
-    if (!out)
-        return -1;
-    memcpy(out + LWS_PRE, r->resp, r->rlen);
-    int n = lws_write(wsi, out + LWS_PRE, r->rlen, LWS_WRITE_HTTP_FINAL);
-    free(out);
-    if (n < (int)r->rlen)
-        return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    struct lws *wsi = r->wsi;
+    size_t cap = LWS_PRE + HTTP_HEAD_MAX + r->rlen;
+    unsigned char *buf = malloc(cap), *start, *p, *end;
+    if (!buf || r->sent)
+        goto out;
+    start = p = buf + LWS_PRE;
+    end = start + HTTP_HEAD_MAX - 1;
+    r->sent = 1;
+    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, r->rlen, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end) ||
+        lws_finalize_http_header(wsi, &p, end))
+        goto kill;
+    memcpy(p, r->resp, r->rlen);
+    p += r->rlen;
+    size_t len = (size_t)(p - start);
+    if (lws_write(wsi, start, len, LWS_WRITE_HTTP_FINAL) < (int)len)
+        goto kill;
+    /* A partial write is finished by libwebsockets on POLLOUT, which it only
+     * serves with the input let go; a request pipelined behind it would then
+     * be misparsed, so http_begin hangs up on it (clients retry). */
+    if (lws_http_transaction_completed(wsi))
+        goto kill;
+    lws_rx_flow_control(wsi, 1);
+    goto out;
+kill:
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+out:
+    free(buf);
 }
 
 static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -240,23 +270,24 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_ESTABLISHED:
         return -1;
     case LWS_CALLBACK_HTTP:
-        if (pss->r) { /* keep-alive: the previous request is done */
-            pss->r->wsi = NULL;
-            http_req_unref(pss->r);
-            pss->r = NULL;
-        }
+        /* Each transaction has fresh per-session data: a request here
+         * already is libwebsockets parsing a request pipelined behind a
+         * partial write (see http_send). Hang up; clients retry. */
+        if (pss->r)
+            return -1;
         return http_begin(wsi, pss);
     case LWS_CALLBACK_HTTP_BODY:
         if (pss->r)
             http_body(pss->r, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        http_hold(wsi);
         /* A GET or DELETE was dispatched at once; a body it carried changes nothing. */
         if (pss->r && !pss->r->dispatched && !pss->r->answered)
             routes_dispatch(pss->r);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return pss->r ? http_write(wsi, pss->r) : -1;
+        return 0; /* answers are written by http_send */
     /* A mount binds this protocol per request and drops it (freeing the
      * per-session data) when the transaction ends or the client goes. */
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:

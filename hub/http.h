@@ -30,7 +30,7 @@ typedef struct http_req {
     const char *ctype;
     char *resp;
     size_t rlen;
-    uint8_t dispatched, answered, headers_sent;
+    uint8_t dispatched, answered, sent;
 } http_req;
 
 void http_req_ref(http_req *r);

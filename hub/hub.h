@@ -53,6 +53,12 @@ void listen_stop(hub *h);
 extern const struct lws_protocols ws_protocol;
 void ws_tick(hub *h);
 void ws_close_all(uint16_t code);
+/* ws_mask.c: watch the frames arriving on fd for session s; the first
+ * unmasked one closes s with 1002. Forget before the fd closes. */
+struct session;
+void ws_mask_watch(int fd, struct session *s);
+void ws_mask_forget(int fd);
+void ws_mask_free(void);
 /* http.c */
 extern const struct lws_protocols http_protocol;
 

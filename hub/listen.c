@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,6 +25,18 @@ static void listen_resume(uv_timer_t *t)
         uv_poll_start(&h->listen_poll, UV_READABLE, h->listen_poll.poll_cb);
 }
 
+/* Per accepted socket: answers leave at once (no Nagle wait for the
+ * client's delayed ACK), and the kernel holds at most sndbuf bytes of a
+ * client that does not read, so send_queue_max bounds the rest. */
+static void listen_tune(hub *h, int fd)
+{
+    int one = 1, sndbuf = h->cfg.sndbuf;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+        log_debug("TCP_NODELAY: %s", strerror(errno));
+    if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) != 0)
+        log_debug("SO_SNDBUF: %s", strerror(errno));
+}
+
 static void listen_on_readable(uv_poll_t *p, int status, int events)
 {
     hub *h = p->data;
@@ -39,8 +52,16 @@ static void listen_on_readable(uv_poll_t *p, int status, int events)
             }
             return;
         }
-        if (h->stopping || !lws_adopt_socket_vhost(h->vhost, fd))
+        if (h->stopping) {
             close(fd);
+            continue;
+        }
+        listen_tune(h, fd);
+        /* libwebsockets 4.1 owns the fd from this call on, adopted or not:
+         * every failure path closes it (at once, or on libuv only when its
+         * poll handle has closed). Closing it here too would close a later
+         * connection that was given the same number. */
+        lws_adopt_socket_vhost(h->vhost, fd);
     }
 }
 

@@ -54,6 +54,18 @@ static void hub_on_tick(uv_timer_t *t)
         fanout_presence_tick(h->fan);
 }
 
+/* On every answer of the hub, static files and errors included. The web
+ * client has no inline script or style; it talks to its own origin only. */
+static const struct lws_protocol_vhost_options hub_headers[] = {
+    {&hub_headers[1], NULL, "content-security-policy:",
+     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     "font-src 'self'; connect-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
+     "base-uri 'none'; form-action 'self'"},
+    {&hub_headers[2], NULL, "x-frame-options:", "DENY"},
+    {&hub_headers[3], NULL, "x-content-type-options:", "nosniff"},
+    {NULL, NULL, "referrer-policy:", "no-referrer"},
+};
+
 static struct lws_context *hub_lws_create(hub *h)
 {
     static struct lws_http_mount mounts[5];
@@ -80,8 +92,8 @@ static struct lws_context *hub_lws_create(hub *h)
     protocols[1] = ws_protocol;
     foreign[0] = h->loop;
     memset(&info, 0, sizeof(info));
-    /* No LWS_SERVER_OPTION_VALIDATE_UTF8: it closes the connection (1007);
-     * ws.c answers invalid UTF-8 with a bad_request error and keeps it open. */
+    /* No LWS_SERVER_OPTION_VALIDATE_UTF8: ws.c checks each whole message
+     * and closes with 1007 itself, after what was queued before it. */
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE |
                    LWS_SERVER_OPTION_DISABLE_IPV6;
     info.foreign_loops = foreign;
@@ -91,6 +103,7 @@ static struct lws_context *hub_lws_create(hub *h)
     info.mounts = mounts;
     info.retry_and_idle_policy = &ws_idle_policy;
     info.timeout_secs = 20;
+    info.headers = hub_headers;
     if (h->cfg.tls_cert[0]) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = h->cfg.tls_cert;
@@ -146,6 +159,7 @@ static void hub_shutdown(hub *h)
     uv_run(h->loop, UV_RUN_DEFAULT);
     fanout_free(h->fan);
     h->fan = NULL;
+    ws_mask_free();
 }
 
 static int hub_parse_args(int argc, char **argv, const char **config)

@@ -69,6 +69,7 @@ static int session_write_now(session *s, frame *f)
     if (s->qhead || s->wrote_ms == now || lws_partial_buffered(s->wsi))
         return -1;
     s->wrote_ms = now;
+    s->wlen = f->len;
     if (lws_write(s->wsi, (unsigned char *)f->data, f->len, LWS_WRITE_TEXT) < (int)f->len) {
         session_close(s, 1011);
         return 0;
@@ -81,8 +82,10 @@ void session_send(session *s, frame *f)
 {
     if (!s->wsi || s->state == SESS_CLOSING)
         return;
-    /* A consumer this far behind is closed, never buffered without bound. */
-    if (s->qbytes + f->len > (uint32_t)the_hub->cfg.send_queue_max) {
+    /* A consumer this far behind is closed, never buffered without bound;
+     * what libwebsockets still holds of the last write counts too. */
+    uint32_t held = lws_partial_buffered(s->wsi) ? s->wlen : 0;
+    if (s->qbytes + held + f->len > (uint32_t)the_hub->cfg.send_queue_max) {
         log_warn("conn=%u user=%lld slow consumer: %u bytes queued, closing", s->id,
                  (long long)s->uid, s->qbytes);
         the_hub->stats.slow_closed++;

@@ -66,7 +66,8 @@ typedef struct session {
     uint16_t inflight;      /* ops waiting for PostgreSQL */
     qnode *qhead, *qtail;
     uint32_t qbytes;
-    char *rx; /* a message being reassembled from fragments */
+    uint32_t wlen; /* the last write; libwebsockets holds it while lws_partial_buffered() */
+    char *rx;      /* a message being reassembled from fragments */
     uint32_t rxlen, rxcap;
     float tokens; /* rate limit bucket */
     uint64_t tokens_ms;

@@ -75,8 +75,11 @@ void ws_tick(hub *h)
 static int ws_origin_ok(struct lws *wsi)
 {
     char origin[256], host[256];
-    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
         return 1; /* not a browser */
+    /* An Origin too long to copy matches nothing we allow: refuse it. */
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+        return 0;
     const char *list = the_hub->cfg.allowed_origins;
     size_t ol = strlen(origin);
     for (const char *p = list; p && *p;) {
@@ -117,6 +120,7 @@ static void ws_established(struct lws *wsi, ws_pss *pss)
     s->tokens = (float)the_hub->cfg.rate_burst;
     s->tokens_ms = hub_now_ms();
     pss->s = s;
+    ws_mask_watch(lws_get_socket_fd(wsi), s);
     pend_add(s);
     s->all_next = all_head;
     if (all_head)
@@ -126,11 +130,12 @@ static void ws_established(struct lws *wsi, ws_pss *pss)
     the_hub->stats.ws_accepted++;
 }
 
-static void ws_closed(ws_pss *pss)
+static void ws_closed(struct lws *wsi, ws_pss *pss)
 {
     session *s = pss->s;
     if (!s)
         return;
+    ws_mask_forget(lws_get_socket_fd(wsi));
     pss->s = NULL;
     pend_del(s);
     if (s->all_prev)
@@ -215,8 +220,9 @@ static void ws_message(session *s, const char *buf, size_t len)
         }
         return;
     }
-    if (!jsonx_utf8_valid(buf, len)) {
-        session_error(s, NULL, "bad_request", "Текст не в кодировке UTF-8");
+    if (!jsonx_utf8_valid(buf, len)) { /* RFC 6455 §8.1: fail the connection */
+        log_info("conn=%u text frame not UTF-8, closing", s->id);
+        session_close(s, 1007);
         return;
     }
     json_t *req = jsonx_parse_object(buf, len, err, sizeof(err));
@@ -325,6 +331,7 @@ static int ws_writeable(struct lws *wsi, session *s)
         s->qtail = NULL;
     size_t len = (size_t)(p - (buf + LWS_PRE));
     s->wrote_ms = uv_now(the_hub->loop);
+    s->wlen = (uint32_t)len;
     if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len)
         return -1;
     the_hub->stats.frames_out++;
@@ -360,7 +367,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             return -1;
         return ws_writeable(wsi, pss->s);
     case LWS_CALLBACK_CLOSED:
-        ws_closed(pss);
+        ws_closed(wsi, pss);
         return 0;
     default:
         return 0;

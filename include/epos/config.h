@@ -25,16 +25,16 @@ typedef struct epos_config {
     int token_ttl;      /* token_ttl          seconds, default 7 days */
     char *api_key;      /* api_key            key of POST /api/publish */
     /* limits */
-    int max_frame;      /* max_frame          bytes of one client frame, default 65536 */
-    int max_text;       /* max_text           characters of a chat message, default 4000 */
-    int send_queue_max; /* send_queue_max     bytes queued to one connection, default 1 MiB */
-    int rate_per_sec;   /* rate_per_sec       client frames per second per connection, default 20 */
-    int rate_burst;     /* rate_burst         token bucket depth, default 60 */
-    int replay_window;  /* replay_window      events replayed per topic on resume, default 500 */
-    int history_page_max; /* history_page_max   default 100 */
-    int auth_timeout_ms;  /* auth_timeout_ms    default 10000 */
-    int login_fail_max; /* login_fail_max     failed logins per login/address per window, default 10
-                         */
+    int max_frame;          /* max_frame          bytes of one client frame, default 65536 */
+    int max_text;           /* max_text           characters of a chat message, default 4000 */
+    int send_queue_max;     /* send_queue_max     bytes queued to one connection, default 1 MiB */
+    int sndbuf;             /* sndbuf             SO_SNDBUF of each client socket, 0 kernel's, default 128 KiB */
+    int rate_per_sec;       /* rate_per_sec       client frames per second per connection, default 20 */
+    int rate_burst;         /* rate_burst         token bucket depth, default 60 */
+    int replay_window;      /* replay_window      events replayed per topic on resume, default 500 */
+    int history_page_max;   /* history_page_max   default 100 */
+    int auth_timeout_ms;    /* auth_timeout_ms    default 10000 */
+    int login_fail_max;     /* login_fail_max     failed logins per login/address per window, default 10 */
     /* mail */
     char *smtp_host;       /* smtp_host          default 127.0.0.1 */
     int smtp_port;         /* smtp_port          default 2525 */
