@@ -103,7 +103,7 @@ static void auth_done(PGresult *res, void *arg)
             /* Also on a refresh: the session was revoked (logout, new
              * password or credentials, a disabled user) while connected. */
             the_hub->stats.ws_auth_fail++;
-            session_close(s, 4401);
+            session_revoke(s, "revoked");
         } else if (!r->refresh) {
             /* The database is down: the client retries with backoff. */
             session_error(s, NULL, code, msg);
@@ -172,18 +172,34 @@ static int auth_query(session *s, json_t *resume, int refresh)
 void handle_auth(session *s, json_t *req)
 {
     const char *token = NULL;
-    long long uid, sid;
+    long long uid, sid, exp;
     json_t *resume = json_object_get(req, "resume");
-    if (jsonx_str(req, "token", &token) != 0 ||
-        auth_token_check(the_hub->cfg.token_secret, token, (long long)time(NULL), &uid, &sid) !=
-            0 ||
-        (resume && !json_is_object(resume))) {
+    int rc = jsonx_str(req, "token", &token) != 0 || (resume && !json_is_object(resume))
+                 ? -1
+                 : auth_token_check_exp(the_hub->cfg.token_secret, token, (long long)time(NULL),
+                                        &uid, &sid, &exp);
+    if (rc != 0) {
         the_hub->stats.ws_auth_fail++;
-        session_close(s, 4401);
+        if (rc == -2)
+            session_revoke(s, "expired");
+        else
+            session_close(s, 4401);
+        return;
+    }
+    /* One user's sockets are bounded per hub: a loop opening tabs or a
+     * stolen token cannot take the hub's descriptors. */
+    if (fanout_user_count(the_hub->fan, uid) >= (uint32_t)the_hub->cfg.ws_user_max) {
+        log_warn("conn=%u user=%lld has %d sockets on this hub: refused", s->id, uid,
+                 the_hub->cfg.ws_user_max);
+        the_hub->stats.ws_user_cap++;
+        session_error(s, req, "rate_limited",
+                      "Слишком много открытых соединений, закройте лишние вкладки");
+        session_close(s, 4429);
         return;
     }
     s->uid = uid;
     s->sid = sid;
+    s->exp = exp;
     s->state = SESS_AUTHING;
     /* In the user index from now: a refresh that comes while the hello query
      * runs is remembered and applied after it (auth_refresh_topics). */

@@ -27,7 +27,8 @@ const TABS = [
 const CONN_WORDS = { online: 'В сети', connecting: 'Подключение…', offline: 'Нет связи' };
 
 const el = {};
-const app = { me: null, live: null, outbox: null, chats: null, current: null, scope: null, refreshTimer: 0 };
+const app = { me: null, live: null, outbox: null, chats: null, current: null, scope: null, refreshTimer: 0,
+  endReason: null };
 
 /* All roles of the user: top-level and per org. */
 export function rolesOf(me) {
@@ -93,7 +94,7 @@ function enter(me) {
   app.outbox = new Outbox(app.live, me.id);
   app.chats = new ChatStore(app.live, me);
   app.live.on('state', showConn);
-  app.live.on('unauthorized', () => checkSession());
+  app.live.on('unauthorized', (code, reason) => checkSession(reason));
   app.live.on('reset', (topic) => scheduleRefresh(topic));
   app.live.on('ready', (r) => { if (r.reconnect && r.unknownTopics.length) scheduleRefresh(null); });
   app.chats.on('change', showUnread);
@@ -127,15 +128,31 @@ async function logout() {
   showLogin('Вы вышли из системы.');
 }
 
-function sessionLost() {
-  if (!API.getToken()) return;
-  if (app.outbox) app.outbox.dispose(false);
-  API.setToken(null);
-  showLogin('Сеанс завершён. Войдите снова.');
+const END_NOTES = {
+  revoked: 'Сеанс завершён: выполнен выход на другом устройстве. Войдите снова.',
+  expired: 'Сеанс истёк. Войдите снова.',
+  disabled: 'Учётная запись отключена. Обратитесь к администратору.'
+};
+
+/* The token's own expiry (its third field, unix seconds) has passed. */
+function tokenExpired() {
+  const exp = Number((API.getToken() || '').split('.')[2]);
+  return Number.isFinite(exp) && exp > 0 && exp * 1000 <= Date.now();
 }
 
-/* The socket was refused (4401/4403): ask the API whether the session is still valid. */
-async function checkSession() {
+function sessionLost() {
+  if (!API.getToken()) return;
+  const reason = app.endReason || (tokenExpired() ? 'expired' : null);
+  app.endReason = null;
+  if (app.outbox) app.outbox.dispose(false);
+  API.setToken(null);
+  showLogin(END_NOTES[reason] || 'Сеанс завершён. Войдите снова.');
+}
+
+/* The socket was refused (4401/4403): ask the API whether the session is still valid;
+ * reason is what the hub said before closing, shown on the sign-in page. */
+async function checkSession(reason) {
+  app.endReason = reason || null;
   try {
     await API.get('/api/me');
     if (app.live) app.live.reconnectNow();
