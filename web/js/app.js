@@ -302,9 +302,17 @@ function listenGlobal() {
       'Подайте уведомление в разделе «Пропуски».', 'error', 0);
   });
   live.on('chat.member', (d) => {
-    const mine = app.chats.get(d.chat_id) || app.chats.createdByMeRecently();
-    if ((d.added || []).includes(app.me.id) && !mine) toast(`Вас добавили в чат «${d.title || ''}»`, 'info');
-    if ((d.removed || []).includes(app.me.id)) toast(`Вас исключили из чата «${d.title || ''}»`, 'info');
+    const me = app.me.id;
+    if ((d.removed || []).includes(me)) toast(d.title ? `Вас исключили из чата «${d.title}»` : 'Вас исключили из чата', 'info');
+    if (!(d.added || []).includes(me) || app.chats.get(d.chat_id) || app.chats.createdByMeRecently()) return;
+    if (d.title) { toast(`Вас добавили в чат «${d.title}»`, 'info'); return; }
+    /* A direct chat has no title: name the one who started it once the chat list knows them. */
+    const chats = app.chats;
+    chats.load().then(() => {
+      const c = chats.get(d.chat_id);
+      const other = c && (c.members || []).find((m) => m.id !== me);
+      if (other && other.name && app.chats === chats) toast(`${other.name} начал(а) с вами чат`, 'info');
+    }).catch(() => {});
   });
 }
 
