@@ -47,20 +47,32 @@ static void auth_resume_topic(session *s, sub *u, int64_t current, json_t *pos)
     fanout_fill_session(the_hub->fan, s, u);
 }
 
-static int auth_apply_topics(session *s, json_t *topics, json_t *resume, int refresh)
+/* Note a topic gained or lost by a refresh; chats have chat.member events of their own. */
+static void auth_note_change(json_t *list, const char *name)
+{
+    if (list && strncmp(name, "chat:", 5) != 0)
+        json_array_append_new(list, json_string(name));
+}
+
+static int auth_apply_topics(session *s, json_t *topics, json_t *resume, int refresh, json_t *added,
+                             json_t *removed)
 {
     const char *name;
     json_t *v;
     /* Drop what the user lost (a chat they were removed from). */
     for (int i = (int)s->nsubs - 1; refresh && i >= 0; i--)
-        if (!json_object_get(topics, s->subs[i].t->name))
+        if (!json_object_get(topics, s->subs[i].t->name)) {
+            auth_note_change(removed, s->subs[i].t->name);
             fanout_unsubscribe(the_hub->fan, s, s->subs[i].t->name);
+        }
     s->pending_fills++; /* held until every fill has been started */
     json_object_foreach(topics, name, v)
     {
         int64_t current = json_integer_value(v);
         if (refresh && session_find_sub(s, name))
             continue;
+        if (refresh)
+            auth_note_change(added, name);
         sub *u = fanout_subscribe(the_hub->fan, s, name, current);
         if (!u)
             return -1;
@@ -87,6 +99,25 @@ static void auth_send_hello(session *s, json_t *hello)
                   "topics", names, "seqs", json_object_get(hello, "topics"));
     if (msg)
         session_send_json(s, msg);
+}
+
+/* A refresh that changed what the user may see (a group bound or unbound,
+ * a role given or taken): tell the client, so open screens follow at once.
+ * An ephemeral event on the user's topic; steals both references. */
+static void auth_send_changed(session *s, json_t *added, json_t *removed)
+{
+    if (json_array_size(added) || json_array_size(removed)) {
+        char topic[32];
+        snprintf(topic, sizeof(topic), "user:%lld", (long long)s->uid);
+        json_t *ev =
+            json_pack("{s:s, s:s, s:s, s:{s:o, s:o}}", "op", "event", "topic", topic, "type",
+                      "entitlements.changed", "data", "added", added, "removed", removed);
+        if (ev)
+            session_send_json(s, ev);
+        return;
+    }
+    json_decref(added);
+    json_decref(removed);
 }
 
 static void auth_done(PGresult *res, void *arg)
@@ -130,10 +161,14 @@ static void auth_done(PGresult *res, void *arg)
         the_hub->stats.ws_auth_ok++;
         auth_send_hello(s, hello);
     }
-    if (auth_apply_topics(s, topics, r->resume, r->refresh) != 0) {
+    json_t *added = json_array(), *removed = json_array();
+    if (auth_apply_topics(s, topics, r->resume, r->refresh, added, removed) != 0) {
+        json_decref(added);
+        json_decref(removed);
         session_close(s, 1011);
         goto out;
     }
+    auth_send_changed(s, added, removed);
     /* Release the hold: "resumed" goes now, or when the last fill ends. */
     if (--s->pending_fills == 0 && !r->refresh)
         session_send_text(s, "{\"op\":\"resumed\"}", 16);

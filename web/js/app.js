@@ -264,7 +264,7 @@ function currentTab() { return app.current ? app.current.tab.name : ''; }
 
 const KNOWN_TYPES = new Set(['chat.message', 'chat.member', 'chat.read', 'chat.typing', 'news', 'calendar.event',
   'news.ack', 'timesheet.mark', 'timesheet.summary', 'timesheet.reminder', 'timesheet.overdue', 'absence.notice',
-  'absence.status', 'absence.unexplained']);
+  'absence.status', 'absence.unexplained', 'entitlements.changed', 'org.settings', 'org.calendar']);
 
 /* Events other EPOS subsystems publish (POST /api/publish) with types of their own: a short notice. */
 function otherEvent(frame) {
@@ -274,8 +274,29 @@ function otherEvent(frame) {
   toast(text || 'Новое уведомление ЭПОС', 'info', 10000);
 }
 
+/* What the user may see, or the org's deadline or calendar, changed while a screen is open: load
+ * /api/me again, rebuild the tabs and mount the current screen afresh (an unbound teacher loses
+ * the board, a new deadline shows at once). Changes in a burst are taken once. */
+function reloadEntitlements() {
+  clearTimeout(app.meTimer);
+  app.meTimer = setTimeout(async () => {
+    const live = app.live;
+    try {
+      const me = await API.get('/api/me');
+      if (!app.live || app.live !== live) return;
+      app.me = me;
+      buildTabs();
+      if (app.current) unmountCurrent();
+      route();
+    } catch { /* a 401 signs out; otherwise the next change or a reload catches up */ }
+  }, 200);
+}
+
 function listenGlobal() {
   const live = app.live;
+  live.on('entitlements.changed', reloadEntitlements);
+  live.on('org.settings', reloadEntitlements);
+  live.on('org.calendar', reloadEntitlements);
   live.on('event', otherEvent);
   live.on('chat.message', (d) => {
     if (d.sender_id === app.me.id) return;
