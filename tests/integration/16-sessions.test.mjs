@@ -126,7 +126,7 @@ test("sockets per user per hub are capped: the one over ws_user_max closes 4429"
     assert.equal(err.code, "rate_limited");
     assert.equal((await over.closed).code, 4429);
     // Another user is not affected; a closed socket frees its place.
-    const q = demoUser((u) => u.role === "parent" && u.login === "parent7");
+    const q = demoUser((u) => u.role === "parent" && u.login === "parent9");
     const qs = await wsConnect(hub.wsUrl, (await login(hub.url, q.login, q.password)).token);
     await socks.pop().close();
     const again = await wsConnect(hub.wsUrl, token);
