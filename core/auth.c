@@ -116,6 +116,13 @@ static int auth_field(const char **p, char sep, long long *v)
 int auth_token_check(const char *secret, const char *token, long long now, long long *uid,
                      long long *sid)
 {
+    long long exp;
+    return auth_token_check_exp(secret, token, now, uid, sid, &exp);
+}
+
+int auth_token_check_exp(const char *secret, const char *token, long long now, long long *uid,
+                         long long *sid, long long *exp)
+{
     long long u, s, e;
     const char *p = token;
     char sig[64];
@@ -132,6 +139,7 @@ int auth_token_check(const char *secret, const char *token, long long now, long 
         return -2;
     *uid = u;
     *sid = s;
+    *exp = e;
     return 0;
 }
 

@@ -223,6 +223,7 @@ static void password_stored(PGresult *res, void *arg)
     if (!pgq_ok(res)) {
         http_reply_pg_error(l->r, res);
     } else {
+        rds_command(the_hub->redis, NULL, NULL, "DEL %s", l->keys[0]);
         http_reply_json(l->r, 200, json_pack("{s:b}", "ok", 1));
         /* The user's other sessions were revoked: their sockets close (4401). */
         fanout_refresh_user(the_hub->fan, l->r->uid);
@@ -270,10 +271,45 @@ static void password_hash_loaded(PGresult *res, void *arg)
     }
 }
 
+/* INCR one counter and set its window; returns the count. */
+static const char password_count_lua[] =
+    "local a = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) return a";
+
+/* Guesses of the old password are counted per user like failed logins
+ * (login_fail_max per window), before the hash is loaded; without Redis the
+ * counter cannot be kept, so the change is refused (fail closed). */
+static void password_counted(redisAsyncContext *c, void *reply, void *arg)
+{
+    login_req *l = arg;
+    redisReply *rep = reply;
+    char uid[24], sid[24];
+    if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+        http_reply_error(l->r, 503, "unavailable", "Сервис временно недоступен, повторите позже");
+        login_req_free(l);
+        return;
+    }
+    if (rep->integer > (long long)the_hub->cfg.login_fail_max) {
+        http_reply_error(l->r, 429, "rate_limited",
+                         "Слишком много неверных паролей, попробуйте позже");
+        login_req_free(l);
+        return;
+    }
+    snprintf(uid, sizeof(uid), "%" PRId64, l->r->uid);
+    snprintf(sid, sizeof(sid), "%" PRId64, l->r->sid);
+    const char *params[2] = {sid, uid};
+    /* epos_require_session first: a revoked session cannot change a password. */
+    if (pgq_exec_sql(the_hub->pg,
+                     "SELECT epos_password_hash_of(v.uid) AS hash FROM "
+                     "(SELECT $2::bigint AS uid, epos_require_session($1, $2)) v",
+                     2, params, password_hash_loaded, l) != 0) {
+        http_reply_error(l->r, 503, "unavailable", "База данных недоступна, повторите позже");
+        login_req_free(l);
+    }
+}
+
 void api_password(http_req *r, json_t *body)
 {
     const char *oldp, *newp;
-    char uid[24], sid[24];
     if (jsonx_str(body, "old_password", &oldp) != 0 ||
         jsonx_str(body, "new_password", &newp) != 0) {
         http_reply_error(r, 400, "bad_request", "Нужны строковые поля old_password и new_password");
@@ -294,15 +330,10 @@ void api_password(http_req *r, json_t *body)
     }
     l->r = r;
     http_req_ref(r);
-    snprintf(uid, sizeof(uid), "%" PRId64, r->uid);
-    snprintf(sid, sizeof(sid), "%" PRId64, r->sid);
-    const char *params[2] = {sid, uid};
-    /* epos_require_session first: a revoked session cannot change a password. */
-    if (pgq_exec_sql(the_hub->pg,
-                     "SELECT epos_password_hash_of(v.uid) AS hash FROM "
-                     "(SELECT $2::bigint AS uid, epos_require_session($1, $2)) v",
-                     2, params, password_hash_loaded, l) != 0) {
-        http_reply_error(r, 503, "unavailable", "База данных недоступна, повторите позже");
-        login_req_free(l);
-    }
+    snprintf(l->keys[0], sizeof(l->keys[0]), "epos:pwfail:%" PRId64, r->uid);
+    char window[16];
+    snprintf(window, sizeof(window), "%d", LOGIN_FAIL_WINDOW_S);
+    if (rds_command(the_hub->redis, password_counted, l, "EVAL %s 1 %s %s", password_count_lua,
+                    l->keys[0], window) != 0)
+        password_counted(NULL, NULL, l);
 }

@@ -43,6 +43,11 @@ void fanout_refresh_user(fanout *f, int64_t uid);
 /* User index, for entitlement refreshes. */
 void fanout_user_add(fanout *f, session *s);
 void fanout_user_del(fanout *f, session *s);
+/* Call cb for every session in the user index (authenticating or live) until
+ * it returns non-zero. cb may close a session but not free one. */
+void fanout_user_foreach(fanout *f, int (*cb)(session *s, void *arg), void *arg);
+/* The number of sessions of user uid on this hub. */
+uint32_t fanout_user_count(fanout *f, int64_t uid);
 /* Refresh epos:online:<uid> (TTL 90 s) of every user connected here. */
 void fanout_presence_tick(fanout *f);
 

@@ -104,6 +104,36 @@ void fanout_user_del(fanout *f, session *s)
     s->user_next = NULL;
 }
 
+typedef struct user_iter {
+    int (*cb)(session *s, void *arg);
+    void *arg;
+} user_iter;
+
+static int user_iter_cb(const char *key, void *val, void *arg)
+{
+    user_iter *it = arg;
+    for (session *s = val; s; s = s->user_next)
+        if (it->cb(s, it->arg))
+            return 1;
+    return 0;
+}
+
+void fanout_user_foreach(fanout *f, int (*cb)(session *s, void *arg), void *arg)
+{
+    user_iter it = {cb, arg};
+    dict_foreach(f->users, user_iter_cb, &it);
+}
+
+uint32_t fanout_user_count(fanout *f, int64_t uid)
+{
+    char key[24];
+    uint32_t n = 0;
+    user_key(key, sizeof(key), uid);
+    for (session *s = dict_get(f->users, key); s; s = s->user_next)
+        n++;
+    return n;
+}
+
 static void refresh_local(fanout *f, int64_t uid)
 {
     char key[24];

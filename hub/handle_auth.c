@@ -47,20 +47,32 @@ static void auth_resume_topic(session *s, sub *u, int64_t current, json_t *pos)
     fanout_fill_session(the_hub->fan, s, u);
 }
 
-static int auth_apply_topics(session *s, json_t *topics, json_t *resume, int refresh)
+/* Note a topic gained or lost by a refresh; chats have chat.member events of their own. */
+static void auth_note_change(json_t *list, const char *name)
+{
+    if (list && strncmp(name, "chat:", 5) != 0)
+        json_array_append_new(list, json_string(name));
+}
+
+static int auth_apply_topics(session *s, json_t *topics, json_t *resume, int refresh, json_t *added,
+                             json_t *removed)
 {
     const char *name;
     json_t *v;
     /* Drop what the user lost (a chat they were removed from). */
     for (int i = (int)s->nsubs - 1; refresh && i >= 0; i--)
-        if (!json_object_get(topics, s->subs[i].t->name))
+        if (!json_object_get(topics, s->subs[i].t->name)) {
+            auth_note_change(removed, s->subs[i].t->name);
             fanout_unsubscribe(the_hub->fan, s, s->subs[i].t->name);
+        }
     s->pending_fills++; /* held until every fill has been started */
     json_object_foreach(topics, name, v)
     {
         int64_t current = json_integer_value(v);
         if (refresh && session_find_sub(s, name))
             continue;
+        if (refresh)
+            auth_note_change(added, name);
         sub *u = fanout_subscribe(the_hub->fan, s, name, current);
         if (!u)
             return -1;
@@ -89,6 +101,25 @@ static void auth_send_hello(session *s, json_t *hello)
         session_send_json(s, msg);
 }
 
+/* A refresh that changed what the user may see (a group bound or unbound,
+ * a role given or taken): tell the client, so open screens follow at once.
+ * An ephemeral event on the user's topic; steals both references. */
+static void auth_send_changed(session *s, json_t *added, json_t *removed)
+{
+    if (json_array_size(added) || json_array_size(removed)) {
+        char topic[32];
+        snprintf(topic, sizeof(topic), "user:%lld", (long long)s->uid);
+        json_t *ev =
+            json_pack("{s:s, s:s, s:s, s:{s:o, s:o}}", "op", "event", "topic", topic, "type",
+                      "entitlements.changed", "data", "added", added, "removed", removed);
+        if (ev)
+            session_send_json(s, ev);
+        return;
+    }
+    json_decref(added);
+    json_decref(removed);
+}
+
 static void auth_done(PGresult *res, void *arg)
 {
     auth_req *r = arg;
@@ -103,7 +134,7 @@ static void auth_done(PGresult *res, void *arg)
             /* Also on a refresh: the session was revoked (logout, new
              * password or credentials, a disabled user) while connected. */
             the_hub->stats.ws_auth_fail++;
-            session_close(s, 4401);
+            session_revoke(s, "revoked");
         } else if (!r->refresh) {
             /* The database is down: the client retries with backoff. */
             session_error(s, NULL, code, msg);
@@ -130,10 +161,14 @@ static void auth_done(PGresult *res, void *arg)
         the_hub->stats.ws_auth_ok++;
         auth_send_hello(s, hello);
     }
-    if (auth_apply_topics(s, topics, r->resume, r->refresh) != 0) {
+    json_t *added = json_array(), *removed = json_array();
+    if (auth_apply_topics(s, topics, r->resume, r->refresh, added, removed) != 0) {
+        json_decref(added);
+        json_decref(removed);
         session_close(s, 1011);
         goto out;
     }
+    auth_send_changed(s, added, removed);
     /* Release the hold: "resumed" goes now, or when the last fill ends. */
     if (--s->pending_fills == 0 && !r->refresh)
         session_send_text(s, "{\"op\":\"resumed\"}", 16);
@@ -172,18 +207,34 @@ static int auth_query(session *s, json_t *resume, int refresh)
 void handle_auth(session *s, json_t *req)
 {
     const char *token = NULL;
-    long long uid, sid;
+    long long uid, sid, exp;
     json_t *resume = json_object_get(req, "resume");
-    if (jsonx_str(req, "token", &token) != 0 ||
-        auth_token_check(the_hub->cfg.token_secret, token, (long long)time(NULL), &uid, &sid) !=
-            0 ||
-        (resume && !json_is_object(resume))) {
+    int rc = jsonx_str(req, "token", &token) != 0 || (resume && !json_is_object(resume))
+                 ? -1
+                 : auth_token_check_exp(the_hub->cfg.token_secret, token, (long long)time(NULL),
+                                        &uid, &sid, &exp);
+    if (rc != 0) {
         the_hub->stats.ws_auth_fail++;
-        session_close(s, 4401);
+        if (rc == -2)
+            session_revoke(s, "expired");
+        else
+            session_close(s, 4401);
+        return;
+    }
+    /* One user's sockets are bounded per hub: a loop opening tabs or a
+     * stolen token cannot take the hub's descriptors. */
+    if (fanout_user_count(the_hub->fan, uid) >= (uint32_t)the_hub->cfg.ws_user_max) {
+        log_warn("conn=%u user=%lld has %d sockets on this hub: refused", s->id, uid,
+                 the_hub->cfg.ws_user_max);
+        the_hub->stats.ws_user_cap++;
+        session_error(s, req, "rate_limited",
+                      "Слишком много открытых соединений, закройте лишние вкладки");
+        session_close(s, 4429);
         return;
     }
     s->uid = uid;
     s->sid = sid;
+    s->exp = exp;
     s->state = SESS_AUTHING;
     /* In the user index from now: a refresh that comes while the hello query
      * runs is remembered and applied after it (auth_refresh_topics). */

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "epos/jsonx.h"
 #include "epos/log.h"
@@ -51,8 +52,12 @@ static int chat_failed(chat_req *r, PGresult *res)
     if (pgq_ok(res))
         return 0;
     const char *code, *msg;
-    pg_error_map(res, &code, &msg);
-    if (r->s->wsi)
+    int status = pg_error_map(res, &code, &msg);
+    /* The session was revoked since the socket authenticated (the token
+     * had not expired: chat_exec checked): it stops here, whatever Redis said. */
+    if (status == 401)
+        session_revoke(r->s, "revoked");
+    else if (r->s->wsi)
         session_error(r->s, r->req, code, msg);
     return 1;
 }
@@ -116,9 +121,18 @@ done:
     chat_req_free(r);
 }
 
+/* Run one chat statement; its last parameter is the session id (filled
+ * here), which the statement checks before it writes. */
 static void chat_exec(session *s, json_t *req, int64_t chat, const char *stmt, int n,
                       const char **params, pgq_cb *cb)
 {
+    char sid[24];
+    if (s->exp && s->exp <= (int64_t)time(NULL)) {
+        session_revoke(s, "expired");
+        return;
+    }
+    snprintf(sid, sizeof(sid), "%" PRId64, s->sid);
+    params[n - 1] = sid;
     chat_req *r = chat_req_new(s, req, chat);
     if (!r)
         return;
@@ -156,8 +170,8 @@ void handle_send(session *s, json_t *req)
     }
     snprintf(uid, sizeof(uid), "%" PRId64, s->uid);
     snprintf(chatbuf, sizeof(chatbuf), "%lld", chat);
-    const char *params[4] = {uid, chatbuf, cid, text};
-    chat_exec(s, req, chat, "chat_send", 4, params, send_done);
+    const char *params[5] = {uid, chatbuf, cid, text, NULL};
+    chat_exec(s, req, chat, "chat_send", 5, params, send_done);
 }
 
 void handle_read(session *s, json_t *req)
@@ -173,8 +187,8 @@ void handle_read(session *s, json_t *req)
     snprintf(uid, sizeof(uid), "%" PRId64, s->uid);
     snprintf(chatbuf, sizeof(chatbuf), "%lld", chat);
     snprintf(seqbuf, sizeof(seqbuf), "%lld", seq);
-    const char *params[3] = {uid, chatbuf, seqbuf};
-    chat_exec(s, req, chat, "chat_read", 3, params, ephemeral_done);
+    const char *params[4] = {uid, chatbuf, seqbuf, NULL};
+    chat_exec(s, req, chat, "chat_read", 4, params, ephemeral_done);
 }
 
 void handle_typing(session *s, json_t *req)
@@ -185,6 +199,6 @@ void handle_typing(session *s, json_t *req)
         return;
     snprintf(uid, sizeof(uid), "%" PRId64, s->uid);
     snprintf(chatbuf, sizeof(chatbuf), "%lld", chat);
-    const char *params[2] = {uid, chatbuf};
-    chat_exec(s, req, chat, "chat_typing", 2, params, ephemeral_done);
+    const char *params[3] = {uid, chatbuf, NULL};
+    chat_exec(s, req, chat, "chat_typing", 3, params, ephemeral_done);
 }

@@ -17,6 +17,7 @@ typedef struct hub_stats {
     uint64_t frames_in, frames_out, events_out, msgs_sent;
     uint64_t http_requests, http_errors;
     uint64_t slow_closed, rate_limited;
+    uint64_t ws_revoked, ws_user_cap, http_rate_limited;
     uint64_t pubsub_in, fills, resets;
 } hub_stats;
 

@@ -9,6 +9,7 @@
 #include "epos/log.h"
 #include "fanout.h"
 #include "hub.h"
+#include "session.h"
 
 #define STARTUP_PG_WAIT_MS 5000
 #define SWEEP_EVERY_TICKS 5
@@ -52,6 +53,8 @@ static void hub_on_tick(uv_timer_t *t)
         fanout_sweep(h->fan);
     if (ticks % PRESENCE_EVERY_TICKS == 0)
         fanout_presence_tick(h->fan);
+    if (ticks % (unsigned)h->cfg.session_check_s == 0)
+        session_check_live(h);
 }
 
 /* On every answer of the hub, static files and errors included. The web

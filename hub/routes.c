@@ -21,6 +21,7 @@ typedef struct route {
     const char *fn;      /* epos_api_<fn> */
     void (*handler)(http_req *r, json_t *body, long long id); /* a C handler instead */
     int auth;
+    const char *org_event; /* on success, an ephemeral event of this type on org:<id> */
 } route;
 
 static void route_login(http_req *r, json_t *body, long long id)
@@ -34,35 +35,35 @@ static void route_password(http_req *r, json_t *body, long long id)
 }
 
 static const route routes[] = {
-    {HTTP_POST, "/api/login", NULL, route_login, AUTH_NONE},
-    {HTTP_POST, "/api/password", NULL, route_password, AUTH_USER},
-    {HTTP_POST, "/api/logout", "logout", NULL, AUTH_USER},
-    {HTTP_GET, "/api/me", "me", NULL, AUTH_USER},
-    {HTTP_GET, "/api/contacts", "contacts", NULL, AUTH_USER},
-    {HTTP_GET, "/api/chats", "chats_list", NULL, AUTH_USER},
-    {HTTP_POST, "/api/chats", "chats_create", NULL, AUTH_USER},
-    {HTTP_POST, "/api/chats/#/members", "chats_members", NULL, AUTH_USER},
-    {HTTP_GET, "/api/chats/#/messages", "chats_messages", NULL, AUTH_USER},
-    {HTTP_POST, "/api/chats/#/messages", "chats_send", NULL, AUTH_USER},
-    {HTTP_POST, "/api/chats/#/read", "chats_read", NULL, AUTH_USER},
-    {HTTP_GET, "/api/feed", "feed", NULL, AUTH_USER},
-    {HTTP_POST, "/api/news", "news_create", NULL, AUTH_USER},
-    {HTTP_POST, "/api/events", "events_create", NULL, AUTH_USER},
-    {HTTP_POST, "/api/news/#/ack", "news_ack", NULL, AUTH_USER},
-    {HTTP_GET, "/api/news/#/acks", "news_acks", NULL, AUTH_USER},
-    {HTTP_POST, "/api/absences", "absences_create", NULL, AUTH_USER},
-    {HTTP_DELETE, "/api/absences/#", "absences_withdraw", NULL, AUTH_USER},
-    {HTTP_GET, "/api/absences", "absences_list", NULL, AUTH_USER},
-    {HTTP_GET, "/api/timesheet", "timesheet_get", NULL, AUTH_USER},
-    {HTTP_PUT, "/api/timesheet", "timesheet_put", NULL, AUTH_USER},
-    {HTTP_GET, "/api/timesheet/summary", "timesheet_summary", NULL, AUTH_USER},
-    {HTTP_PATCH, "/api/orgs/#", "org_update", NULL, AUTH_USER},
-    {HTTP_GET, "/api/orgs/#/calendar", "org_calendar_get", NULL, AUTH_USER},
-    {HTTP_PUT, "/api/orgs/#/calendar/*", "org_calendar_put", NULL, AUTH_USER},
-    {HTTP_GET, "/api/orgs/#/staff", "org_staff", NULL, AUTH_USER},
-    {HTTP_PUT, "/api/groups/#/teachers", "group_teachers", NULL, AUTH_USER},
-    {HTTP_POST, "/api/staff/#/credentials", NULL, api_credentials, AUTH_USER},
-    {HTTP_POST, "/api/publish", "publish", NULL, AUTH_API_KEY},
+    {HTTP_POST, "/api/login", NULL, route_login, AUTH_NONE, NULL},
+    {HTTP_POST, "/api/password", NULL, route_password, AUTH_USER, NULL},
+    {HTTP_POST, "/api/logout", "logout", NULL, AUTH_USER, NULL},
+    {HTTP_GET, "/api/me", "me", NULL, AUTH_USER, NULL},
+    {HTTP_GET, "/api/contacts", "contacts", NULL, AUTH_USER, NULL},
+    {HTTP_GET, "/api/chats", "chats_list", NULL, AUTH_USER, NULL},
+    {HTTP_POST, "/api/chats", "chats_create", NULL, AUTH_USER, NULL},
+    {HTTP_POST, "/api/chats/#/members", "chats_members", NULL, AUTH_USER, NULL},
+    {HTTP_GET, "/api/chats/#/messages", "chats_messages", NULL, AUTH_USER, NULL},
+    {HTTP_POST, "/api/chats/#/messages", "chats_send", NULL, AUTH_USER, NULL},
+    {HTTP_POST, "/api/chats/#/read", "chats_read", NULL, AUTH_USER, NULL},
+    {HTTP_GET, "/api/feed", "feed", NULL, AUTH_USER, NULL},
+    {HTTP_POST, "/api/news", "news_create", NULL, AUTH_USER, NULL},
+    {HTTP_POST, "/api/events", "events_create", NULL, AUTH_USER, NULL},
+    {HTTP_POST, "/api/news/#/ack", "news_ack", NULL, AUTH_USER, NULL},
+    {HTTP_GET, "/api/news/#/acks", "news_acks", NULL, AUTH_USER, NULL},
+    {HTTP_POST, "/api/absences", "absences_create", NULL, AUTH_USER, NULL},
+    {HTTP_DELETE, "/api/absences/#", "absences_withdraw", NULL, AUTH_USER, NULL},
+    {HTTP_GET, "/api/absences", "absences_list", NULL, AUTH_USER, NULL},
+    {HTTP_GET, "/api/timesheet", "timesheet_get", NULL, AUTH_USER, NULL},
+    {HTTP_PUT, "/api/timesheet", "timesheet_put", NULL, AUTH_USER, NULL},
+    {HTTP_GET, "/api/timesheet/summary", "timesheet_summary", NULL, AUTH_USER, NULL},
+    {HTTP_PATCH, "/api/orgs/#", "org_update", NULL, AUTH_USER, "org.settings"},
+    {HTTP_GET, "/api/orgs/#/calendar", "org_calendar_get", NULL, AUTH_USER, NULL},
+    {HTTP_PUT, "/api/orgs/#/calendar/*", "org_calendar_put", NULL, AUTH_USER, "org.calendar"},
+    {HTTP_GET, "/api/orgs/#/staff", "org_staff", NULL, AUTH_USER, NULL},
+    {HTTP_PUT, "/api/groups/#/teachers", "group_teachers", NULL, AUTH_USER, NULL},
+    {HTTP_POST, "/api/staff/#/credentials", NULL, api_credentials, AUTH_USER, NULL},
+    {HTTP_POST, "/api/publish", "publish", NULL, AUTH_API_KEY, NULL},
 };
 
 /* Match path against pattern; '#' takes digits into *id, '*' one segment
@@ -123,9 +124,35 @@ static void api_publish_result(json_t *out)
     }
 }
 
+/* Tell the org's open screens that its settings or calendar changed (the
+ * deadline, a day off): an ephemeral event carrying the new state, without
+ * the fields that describe the caller (roles). */
+static void api_org_event(const char *type, long long org, json_t *body)
+{
+    char topic[48];
+    snprintf(topic, sizeof(topic), "org:%lld", org);
+    json_t *data = json_deep_copy(body);
+    json_object_del(data, "roles");
+    json_object_set_new(data, "org_id", json_integer(org));
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:o}", "op", "event", "topic", topic, "type", type,
+                           "data", data);
+    char *text = ev ? jsonx_dump(ev) : NULL;
+    if (text)
+        fanout_publish(the_hub->fan, topic, -1, text, strlen(text));
+    free(text);
+    json_decref(ev);
+}
+
+typedef struct api_call {
+    http_req *r;
+    const route *rt;
+    long long id;
+} api_call;
+
 static void api_done(PGresult *res, void *arg)
 {
-    http_req *r = arg;
+    api_call *c = arg;
+    http_req *r = c->r;
     if (!pgq_ok(res)) {
         http_reply_pg_error(r, res);
         goto out;
@@ -142,10 +169,13 @@ static void api_done(PGresult *res, void *arg)
     api_publish_result(out);
     json_int_t status = json_integer_value(json_object_get(out, "status"));
     json_t *body = json_object_get(out, "body");
+    if (c->rt->org_event && (!status || (status >= 200 && status < 300)) && json_is_object(body))
+        api_org_event(c->rt->org_event, c->id, body);
     http_reply_json(r, status ? (int)status : 200, json_incref(body ? body : json_object()));
     json_decref(out);
 out:
     http_req_unref(r);
+    free(c);
 }
 
 static void api_call_sql(http_req *r, const route *rt, long long id, json_t *body)
@@ -160,11 +190,19 @@ static void api_call_sql(http_req *r, const route *rt, long long id, json_t *bod
     char *btext = body ? jsonx_dump(body) : NULL;
     const char *params[5] = {r->uid ? uid : NULL, r->uid ? sid : NULL, id >= 0 ? idbuf : NULL, args,
                              btext};
+    api_call *c = malloc(sizeof(*c));
+    if (!c) {
+        http_reply_error(r, 500, "internal", "Нехватка памяти");
+        goto out;
+    }
+    *c = (api_call){r, rt, id};
     http_req_ref(r);
-    if (pgq_exec_sql(the_hub->pg, sql, 5, params, api_done, r) != 0) {
+    if (pgq_exec_sql(the_hub->pg, sql, 5, params, api_done, c) != 0) {
         http_reply_error(r, 503, "unavailable", "База данных недоступна, повторите позже");
         http_req_unref(r);
+        free(c);
     }
+out:
     free(args);
     free(btext);
 }

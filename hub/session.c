@@ -144,6 +144,25 @@ void session_error(session *s, const json_t *req, const char *code, const char *
     session_send_json(s, e);
 }
 
+void session_revoke(session *s, const char *reason)
+{
+    if (!s->wsi || s->close_code)
+        return;
+    const char *msg = "Сеанс завершён: выполнен выход на другом устройстве";
+    if (strcmp(reason, "expired") == 0)
+        msg = "Сеанс истёк, войдите снова";
+    else if (strcmp(reason, "disabled") == 0)
+        msg = "Учётная запись отключена";
+    /* The error goes out before the close frame (ws.c writes a queued error
+     * first): the client can tell the user why it was signed out. */
+    json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "op", "error", "code", "unauthorized", "reason",
+                          reason, "message", msg);
+    if (e)
+        session_send_json(s, e);
+    the_hub->stats.ws_revoked++;
+    session_close(s, 4401);
+}
+
 sub *session_find_sub(session *s, const char *topic)
 {
     for (uint32_t i = 0; i < s->nsubs; i++)

@@ -10,6 +10,7 @@
 
 struct lws;
 struct topic;
+struct hub;
 
 /* A frame is built once and shared by every queue it sits in. The headroom
  * before data lets lws_write() put a WebSocket header there in place. */
@@ -56,6 +57,7 @@ typedef struct session {
     uint8_t refresh_again; /* ... and another was asked for meanwhile */
     uint64_t wrote_ms;     /* loop time of the last direct write */
     int64_t uid, sid;
+    int64_t exp;                           /* the token's expiry, unix seconds */
     uint64_t auth_deadline;                /* loop ms */
     struct session *pend_prev, *pend_next; /* sessions awaiting auth, oldest first */
     struct session *user_next;             /* other sessions of the same user */
@@ -88,5 +90,14 @@ void session_error(session *s, const json_t *req, const char *code, const char *
 void session_close(session *s, uint16_t code);
 
 sub *session_find_sub(session *s, const char *topic);
+
+/* The session behind s may no longer act (reason "revoked", "expired" or
+ * "disabled"): say why in an unauthorized error, then close 4401. */
+void session_revoke(session *s, const char *reason);
+
+/* session_check.c: every session_check_s, close the sockets whose session
+ * was revoked or expired, even when the Redis notice of it was lost. One
+ * query per hub and round; nothing when PostgreSQL is down. */
+void session_check_live(struct hub *h);
 
 #endif

@@ -366,6 +366,12 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (!pss->s)
             return -1;
         return ws_writeable(wsi, pss->s);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* Our close frame went out raw (ws_write_close), so libwebsockets
+         * takes the client's answer for a close of its own and would echo
+         * it: a second close frame, which Chromium fails as "Close received
+         * after close" (1006, not our code). Nonzero: hang up, no echo. */
+        return pss->s && pss->s->close_sent ? -1 : 0;
     case LWS_CALLBACK_CLOSED:
         ws_closed(wsi, pss);
         return 0;

@@ -18,6 +18,10 @@ int auth_token_make(const char *secret, long long uid, long long sid, long long 
  * sid set, -1 when malformed or badly signed, -2 when expired. */
 int auth_token_check(const char *secret, const char *token, long long now, long long *uid,
                      long long *sid);
+/* Same, also giving the token's expiry (unix seconds) in exp: a live socket
+ * holds it and closes when it passes. */
+int auth_token_check_exp(const char *secret, const char *token, long long now, long long *uid,
+                         long long *sid, long long *exp);
 
 /* Fill out with n random bytes as base64url text (for passwords, keys). */
 int auth_random_text(char *out, size_t n_chars);

@@ -34,7 +34,16 @@ typedef struct epos_config {
     int replay_window;      /* replay_window      events replayed per topic on resume, default 500 */
     int history_page_max;   /* history_page_max   default 100 */
     int auth_timeout_ms;    /* auth_timeout_ms    default 10000 */
-    int login_fail_max;     /* login_fail_max     failed logins per login/address per window, default 10 */
+    int login_fail_max;     /* login_fail_max     free failed logins per login+address before delays, default 10 */
+    int login_addr_fail_max; /* login_addr_fail_max failed logins per address per 15 min, default 100 */
+    int session_check_s;    /* session_check_s    live sockets' sessions checked every, default 5 */
+    int ws_user_max;        /* ws_user_max        WebSockets per user per hub, default 20 */
+    int http_user_rate;     /* http_user_rate     API requests per second per user, default 20 */
+    int http_user_burst;    /* http_user_burst    default 100 */
+    int http_addr_rate;     /* http_addr_rate     API requests per second per address, default 50 */
+    int http_addr_burst;    /* http_addr_burst    default 300 */
+    int http_key_rate;      /* http_key_rate      API-key (publish) requests per second, default 200 */
+    int http_key_burst;     /* http_key_burst     default 1000 */
     /* mail */
     char *smtp_host;       /* smtp_host          default 127.0.0.1 */
     int smtp_port;         /* smtp_port          default 2525 */

@@ -28,7 +28,7 @@ DECLARE
                              'epos_chat_typing_ok', 'epos_events_after', 'epos_topics_seq',
                              'epos_event_frame', 'epos_ts', 'epos_login_lookup',
                              'epos_login_session', 'epos_password_hash_of', 'epos_password_set',
-                             'epos_require_session', 'epos_staff_credentials',
+                             'epos_require_session', 'epos_sessions_dead', 'epos_staff_credentials',
                              'epos_staff_credentials_check'];
     -- The workers' calls (workers/job_*.c, relay.c, sched_*.c).
     v_worker text[] := ARRAY['epos_absence_apply', 'epos_email_prepare', 'epos_email_result',

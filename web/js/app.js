@@ -27,7 +27,8 @@ const TABS = [
 const CONN_WORDS = { online: 'В сети', connecting: 'Подключение…', offline: 'Нет связи' };
 
 const el = {};
-const app = { me: null, live: null, outbox: null, chats: null, current: null, scope: null, refreshTimer: 0 };
+const app = { me: null, live: null, outbox: null, chats: null, current: null, scope: null, refreshTimer: 0,
+  endReason: null };
 
 /* All roles of the user: top-level and per org. */
 export function rolesOf(me) {
@@ -93,7 +94,7 @@ function enter(me) {
   app.outbox = new Outbox(app.live, me.id);
   app.chats = new ChatStore(app.live, me);
   app.live.on('state', showConn);
-  app.live.on('unauthorized', () => checkSession());
+  app.live.on('unauthorized', (code, reason) => checkSession(reason));
   app.live.on('reset', (topic) => scheduleRefresh(topic));
   app.live.on('ready', (r) => { if (r.reconnect && r.unknownTopics.length) scheduleRefresh(null); });
   app.chats.on('change', showUnread);
@@ -127,15 +128,31 @@ async function logout() {
   showLogin('Вы вышли из системы.');
 }
 
-function sessionLost() {
-  if (!API.getToken()) return;
-  if (app.outbox) app.outbox.dispose(false);
-  API.setToken(null);
-  showLogin('Сеанс завершён. Войдите снова.');
+const END_NOTES = {
+  revoked: 'Сеанс завершён: выполнен выход на другом устройстве. Войдите снова.',
+  expired: 'Сеанс истёк. Войдите снова.',
+  disabled: 'Учётная запись отключена. Обратитесь к администратору.'
+};
+
+/* The token's own expiry (its third field, unix seconds) has passed. */
+function tokenExpired() {
+  const exp = Number((API.getToken() || '').split('.')[2]);
+  return Number.isFinite(exp) && exp > 0 && exp * 1000 <= Date.now();
 }
 
-/* The socket was refused (4401/4403): ask the API whether the session is still valid. */
-async function checkSession() {
+function sessionLost() {
+  if (!API.getToken()) return;
+  const reason = app.endReason || (tokenExpired() ? 'expired' : null);
+  app.endReason = null;
+  if (app.outbox) app.outbox.dispose(false);
+  API.setToken(null);
+  showLogin(END_NOTES[reason] || 'Сеанс завершён. Войдите снова.');
+}
+
+/* The socket was refused (4401/4403): ask the API whether the session is still valid;
+ * reason is what the hub said before closing, shown on the sign-in page. */
+async function checkSession(reason) {
+  app.endReason = reason || null;
   try {
     await API.get('/api/me');
     if (app.live) app.live.reconnectNow();
@@ -247,7 +264,7 @@ function currentTab() { return app.current ? app.current.tab.name : ''; }
 
 const KNOWN_TYPES = new Set(['chat.message', 'chat.member', 'chat.read', 'chat.typing', 'news', 'calendar.event',
   'news.ack', 'timesheet.mark', 'timesheet.summary', 'timesheet.reminder', 'timesheet.overdue', 'absence.notice',
-  'absence.status', 'absence.unexplained']);
+  'absence.status', 'absence.unexplained', 'entitlements.changed', 'org.settings', 'org.calendar']);
 
 /* Events other EPOS subsystems publish (POST /api/publish) with types of their own: a short notice. */
 function otherEvent(frame) {
@@ -257,8 +274,29 @@ function otherEvent(frame) {
   toast(text || 'Новое уведомление ЭПОС', 'info', 10000);
 }
 
+/* What the user may see, or the org's deadline or calendar, changed while a screen is open: load
+ * /api/me again, rebuild the tabs and mount the current screen afresh (an unbound teacher loses
+ * the board, a new deadline shows at once). Changes in a burst are taken once. */
+function reloadEntitlements() {
+  clearTimeout(app.meTimer);
+  app.meTimer = setTimeout(async () => {
+    const live = app.live;
+    try {
+      const me = await API.get('/api/me');
+      if (!app.live || app.live !== live) return;
+      app.me = me;
+      buildTabs();
+      if (app.current) unmountCurrent();
+      route();
+    } catch { /* a 401 signs out; otherwise the next change or a reload catches up */ }
+  }, 200);
+}
+
 function listenGlobal() {
   const live = app.live;
+  live.on('entitlements.changed', reloadEntitlements);
+  live.on('org.settings', reloadEntitlements);
+  live.on('org.calendar', reloadEntitlements);
   live.on('event', otherEvent);
   live.on('chat.message', (d) => {
     if (d.sender_id === app.me.id) return;
@@ -285,9 +323,17 @@ function listenGlobal() {
       'Подайте уведомление в разделе «Пропуски».', 'error', 0);
   });
   live.on('chat.member', (d) => {
-    const mine = app.chats.get(d.chat_id) || app.chats.createdByMeRecently();
-    if ((d.added || []).includes(app.me.id) && !mine) toast(`Вас добавили в чат «${d.title || ''}»`, 'info');
-    if ((d.removed || []).includes(app.me.id)) toast(`Вас исключили из чата «${d.title || ''}»`, 'info');
+    const me = app.me.id;
+    if ((d.removed || []).includes(me)) toast(d.title ? `Вас исключили из чата «${d.title}»` : 'Вас исключили из чата', 'info');
+    if (!(d.added || []).includes(me) || app.chats.get(d.chat_id) || app.chats.createdByMeRecently()) return;
+    if (d.title) { toast(`Вас добавили в чат «${d.title}»`, 'info'); return; }
+    /* A direct chat has no title: name the one who started it once the chat list knows them. */
+    const chats = app.chats;
+    chats.load().then(() => {
+      const c = chats.get(d.chat_id);
+      const other = c && (c.members || []).find((m) => m.id !== me);
+      if (other && other.name && app.chats === chats) toast(`${other.name} начал(а) с вами чат`, 'info');
+    }).catch(() => {});
   });
 }
 

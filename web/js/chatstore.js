@@ -34,13 +34,18 @@ export class ChatStore {
     }
   }
 
-  async load() {
-    const res = await get('/api/chats');
-    this.chats.clear();
-    for (const c of res.chats || []) this.put(c);
-    this.loaded = true;
-    this.emit('change');
-    return this.list();
+  /* Fetches the list; calls made while one fetch runs share it. */
+  load() {
+    if (!this.loading) {
+      this.loading = get('/api/chats').then((res) => {
+        this.chats.clear();
+        for (const c of res.chats || []) this.put(c);
+        this.loaded = true;
+        this.emit('change');
+        return this.list();
+      }).finally(() => { this.loading = null; });
+    }
+    return this.loading;
   }
 
   /* Adds or replaces a chat object from the API; seeds the resume position of its topic. */

@@ -11,7 +11,8 @@ const OPEN_LIMIT_MS = 15000;
  * Live: one connection to /ws for the signed-in user.
  *   live.on(name, fn) → unsubscribe function. Names: 'state' (online|connecting|offline),
  *   'event' (frame), every event type ('chat.message', …: fn(data, frame)), 'ack', 'error',
- *   'hello', 'ready' ({reconnect, unknownTopics}), 'reset' (topic), 'unauthorized' (close code).
+ *   'hello', 'ready' ({reconnect, unknownTopics}), 'reset' (topic), 'unauthorized' (close code, reason:
+ *   'revoked' | 'expired' | 'disabled' | null, from the hub's error just before its 4401).
  *   live.send(obj) → true when written to an authenticated socket.
  *   live.seed(topic, seq) raises the resume position of a topic to what HTTP data already showed.
  */
@@ -105,6 +106,7 @@ export class Live {
     }
     this.sock = sock;
     this.ready = false;
+    this.endReason = null;
     this.resumeSent = {};
     sock.onopen = () => {
       this.lastHeard = Date.now();
@@ -141,9 +143,11 @@ export class Live {
     if (this.stopped) return;
     if (code === 4401 || code === 4403) {
       this.setState('offline');
-      this.emit('unauthorized', code);
+      this.emit('unauthorized', code, this.endReason);
       return;
     }
+    /* Too many sockets of this user on the hub (other tabs): retry slowly. */
+    if (code === 4429) this.attempt = Math.max(this.attempt, BACKOFF_MS.length - 1);
     this.scheduleRetry();
   }
 
@@ -177,7 +181,10 @@ export class Live {
       case 'reset': return this.reset(msg.topic);
       case 'event': return this.event(msg);
       case 'ack': return this.emit('ack', msg);
-      case 'error': return this.emit('error', msg);
+      case 'error':
+        /* The hub says why before it closes 4401 (session revoked or expired). */
+        if (msg.code === 'unauthorized' && typeof msg.reason === 'string') this.endReason = msg.reason;
+        return this.emit('error', msg);
       case 'pong': case 'ok': return undefined;
       default: return undefined;
     }

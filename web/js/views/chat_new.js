@@ -69,6 +69,7 @@ export function openNewChat(pane, ctx) {
     for (const p of people) {
       const btn = h('button', { type: 'button', class: 'btn', 'aria-label': `Написать: ${p.name}` }, 'Написать');
       btn.addEventListener('click', () => guarded(btn, async () => {
+        ctx.chats.noteCreating(); /* the chat.member event of a new chat is no news to its starter */
         const res = await post('/api/chats', { with: p.id });
         const chat = ctx.chats.upsert(res.chat);
         if (chat) ctx.navigate(`/chats/${chat.id}`);
