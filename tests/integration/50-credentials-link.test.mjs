@@ -5,8 +5,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import {
-  config, ctl, demoUsers, demoUser, http, login, mailbox, psql, run, startHub, startWorker, until,
+  config, ctl, demoUsers, demoUser, http, login, mailbox, psql, startHub, startWorker, until,
 } from "./lib/harness.mjs";
 
 const demo = demoUsers();
@@ -58,8 +60,10 @@ function linkToken(m) {
   return link[2];
 }
 
-const redis = (...args) => run("redis-cli",
-  ["-h", config.redis_host || "127.0.0.1", "-p", String(config.redis_port || 6379), "--no-raw", ...args]);
+// execFile, not run(): redis-cli never reads stdin and may exit before run() ends it (EPIPE).
+const redis = (...args) => promisify(execFile)("redis-cli",
+  ["-h", config.redis_host || "127.0.0.1", "-p", String(config.redis_port || 6379), "--no-raw", ...args],
+  { maxBuffer: 64 << 20 });
 
 /** Everything the queue holds in Redis now: every job stream, the retry set, the dead letters. */
 async function redisText() {
