@@ -155,3 +155,19 @@ int auth_random_text(char *out, size_t n_chars)
     out[n_chars] = '\0';
     return 0;
 }
+
+int auth_secret_digest(const char *secret, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    if (!secret || outlen < 65 ||
+        EVP_Digest(secret, strlen(secret), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        return -1;
+    for (unsigned int i = 0; i < mdlen; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+    return 0;
+}

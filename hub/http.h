@@ -56,14 +56,15 @@ void http_auth_header(http_req *r, const char *hdr, long long now);
 void routes_dispatch(http_req *r);
 /* health.c: /healthz, /readyz, /metrics. */
 void health_handle(http_req *r);
-/* api_login.c. The yescrypt work of login, password change and credentials
- * goes through hub_hash_queue (at most 64 at once; -1: answer 503), and its
+/* api_login.c. The yescrypt work of login, password change and set-password
+ * links goes through hub_hash_queue (at most 64 at once; -1: answer 503), and its
  * after-callback calls hub_hash_done first. */
 int hub_hash_queue(uv_work_t *w, uv_work_cb work, uv_after_work_cb after);
 void hub_hash_done(void);
 void api_login(http_req *r, json_t *body);
 void api_password(http_req *r, json_t *body);
-/* api_credentials.c; id is the staff member's user id from the path */
-void api_credentials(http_req *r, json_t *body, long long id);
+/* api_credentials.c: POST /api/password/set {token,password} -> {token,user};
+ * 404/409 for a dead link (nothing hashed), 400 for a bad password. */
+void api_password_link(http_req *r, json_t *body);
 
 #endif

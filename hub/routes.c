@@ -34,9 +34,15 @@ static void route_password(http_req *r, json_t *body, long long id)
     api_password(r, body);
 }
 
+static void route_password_link(http_req *r, json_t *body, long long id)
+{
+    api_password_link(r, body);
+}
+
 static const route routes[] = {
     {HTTP_POST, "/api/login", NULL, route_login, AUTH_NONE, NULL},
     {HTTP_POST, "/api/password", NULL, route_password, AUTH_USER, NULL},
+    {HTTP_POST, "/api/password/set", NULL, route_password_link, AUTH_NONE, NULL},
     {HTTP_POST, "/api/logout", "logout", NULL, AUTH_USER, NULL},
     {HTTP_GET, "/api/me", "me", NULL, AUTH_USER, NULL},
     {HTTP_GET, "/api/contacts", "contacts", NULL, AUTH_USER, NULL},
@@ -62,7 +68,7 @@ static const route routes[] = {
     {HTTP_PUT, "/api/orgs/#/calendar/*", "org_calendar_put", NULL, AUTH_USER, "org.calendar"},
     {HTTP_GET, "/api/orgs/#/staff", "org_staff", NULL, AUTH_USER, NULL},
     {HTTP_PUT, "/api/groups/#/teachers", "group_teachers", NULL, AUTH_USER, NULL},
-    {HTTP_POST, "/api/staff/#/credentials", NULL, api_credentials, AUTH_USER, NULL},
+    {HTTP_POST, "/api/staff/#/credentials", "staff_credentials", NULL, AUTH_USER, NULL},
     {HTTP_POST, "/api/publish", "publish", NULL, AUTH_API_KEY, NULL},
 };
 

@@ -1,7 +1,7 @@
 /* job_email_notify.c -- the job "email.notify": one notification mail through presence,
  * preferences, quiet hours, SMTP and the log.
  *
- * Payload {user_id, kind, subject, body, message_id, urgent, only_offline}.
+ * Payload {user_id, kind, subject, body, message_id, urgent, only_offline, grant_id}.
  * Each step runs on the loop:
  *   1. only_offline (the payload's flag, else on by default for the kinds in
  *      offline_kinds): the hub keeps epos:online:<uid> while the user has a
@@ -10,7 +10,9 @@
  *      address, turned off), later (inside quiet hours: parked in
  *      mail_deferred and queued again when they end, so this job is done),
  *      or send;
- *   3. mailer_send, Message-ID = message_id, X-EPOS-Kind = kind;
+ *   3. mailer_send, Message-ID = message_id, X-EPOS-Kind = kind; with a
+ *      grant_id (first-login credentials) the body is written only now, with
+ *      a freshly minted one-time link (mail_credentials.c), and never stored;
  *   4. epos_email_result records the attempt: sent → JOB_OK; temporary →
  *      JOB_RETRY (the queue's backoff; 'dead' in email_log after the last
  *      attempt); permanent → JOB_FAIL (the dead letters).
@@ -24,6 +26,7 @@
 #include "epos/jsonx.h"
 #include "epos/log.h"
 #include "epos/utf8.h"
+#include "mail_credentials.h"
 #include "mailer.h"
 #include "publish.h"
 
@@ -41,8 +44,8 @@ typedef struct email_job {
     worker_t *w;
     job_t *job;
     job_done_cb *done;
-    json_t *payload; /* owns the strings below */
-    long long uid;
+    json_t *payload;      /* owns the strings below */
+    long long uid, grant; /* grant: a credentials mail's grant id, else 0 */
     const char *kind, *subject, *body, *message_id;
     int urgent, only_offline;
     json_t *prepared; /* epos_email_prepare's answer: owns to_addr, to_name */
@@ -107,6 +110,8 @@ static int email_parse(email_job *c)
         c->urgent = 0;
     if (jsonx_bool(p, "only_offline", &c->only_offline) != 0)
         c->only_offline = email_kind_offline(c->kind);
+    if (jsonx_int(p, "grant_id", &c->grant) != 0 || c->grant < 0)
+        c->grant = 0;
     return 0;
 }
 
@@ -233,6 +238,21 @@ static void email_send(email_job *c)
     }
 }
 
+/* The credentials mail's text with its fresh link; body is valid during this
+ * call only, which is enough: mailer_send copies it. */
+static void email_on_credentials(void *arg, int rc, const char *body, const char *err)
+{
+    email_job *c = arg;
+    if (!body) {
+        if (rc == JOB_OK)
+            log_info("mail %s to user %lld not sent: %s", c->message_id, c->uid, err);
+        email_finish(c, rc, rc == JOB_OK ? NULL : err);
+        return;
+    }
+    c->body = body;
+    email_send(c); /* may finish and free c: c is not touched after it */
+}
+
 /* ---------------------------------------------------------------- 2. prepare */
 
 static void email_on_prepared(PGresult *res, void *arg)
@@ -257,7 +277,10 @@ static void email_on_prepared(PGresult *res, void *arg)
     jsonx_str(c->prepared, "action", &action);
     jsonx_str(c->prepared, "reason", &reason);
     if (action && strcmp(action, "send") == 0) {
-        email_send(c);
+        if (!c->grant)
+            email_send(c);
+        else if (mail_credentials_render(c->w, c->grant, email_on_credentials, c) != 0)
+            email_finish(c, JOB_RETRY, "database unavailable");
     } else if (action && (strcmp(action, "skip") == 0 || strcmp(action, "later") == 0)) {
         log_debug("mail %s to user %lld: %s (%s)", c->message_id, c->uid, action, reason);
         email_finish(c, JOB_OK, NULL);

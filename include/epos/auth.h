@@ -26,4 +26,9 @@ int auth_token_check_exp(const char *secret, const char *token, long long now, l
 /* Fill out with n random bytes as base64url text (for passwords, keys). */
 int auth_random_text(char *out, size_t n_chars);
 
+/* SHA-256 of a one-time secret (a set-password link's token) as 64 lower-case
+ * hex digits into out (outlen >= 65): what PostgreSQL stores instead of the
+ * secret. Returns 0, or -1 when secret is NULL, out too small or OpenSSL fails. */
+int auth_secret_digest(const char *secret, char *out, size_t outlen);
+
 #endif

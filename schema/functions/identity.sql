@@ -356,94 +356,196 @@ END
 $$;
 
 -- ========================================================================
--- first-login credentials an administrator generates for a staff member.
---
--- The hub makes the password and its yescrypt hash (hub/api_credentials.c: the
--- hash is CPU work for the thread pool, not for SQL); this function checks the
--- administrator, stores the hash, ends the staff member's sessions and queues
--- the mail in the same transaction. The password itself travels only in the
--- outbox payload of an urgent email.notify job (email_log keeps no body for
--- kind 'credentials').
-CREATE OR REPLACE FUNCTION epos_staff_credentials(p_uid bigint, p_sid bigint, p_staff bigint, p_hash text,
-                                       p_password text, p_url text) RETURNS jsonb
+-- first-login credentials as a one-time set-password link (the table and
+-- its story: migrations/070_credential_grants.sql).
+
+-- epos_credentials_message_id(grant) -> the Message-ID of the grant's mail.
+CREATE OR REPLACE FUNCTION epos_credentials_message_id(p_grant bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format('<credentials.%s@epos.local>', p_grant)
+$$;
+
+-- POST /api/staff/{id}/credentials → {"login","sent_to","expires_in_hours","repeated"}.
+-- The caller must be an administrator of an org where the person holds a
+-- staff role (EP403), the person must exist (EP404) and have an address
+-- (EP409). A new grant ends the person's password and sessions (refresh: their
+-- sockets close) and queues one urgent 'email.notify' job {user_id, kind
+-- 'credentials', message_id, subject, grant_id}. repeated: true when a grant
+-- of the last five minutes was answered again and nothing was queued.
+CREATE OR REPLACE FUNCTION epos_api_staff_credentials(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb,
+                                           p_body jsonb) RETURNS jsonb
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    v_user users%ROWTYPE;
-    v_org  orgs%ROWTYPE;
-    v_n    bigint;
+    v_user  users%ROWTYPE;
+    v_org   bigint;
+    v_grant bigint;
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
-    SELECT * INTO v_user FROM users WHERE id = p_staff;
+    -- The row lock serializes two requests for one person (a double click,
+    -- a retry racing the first): the second sees the first's grant.
+    SELECT * INTO v_user FROM users WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Сотрудник не найден';
     END IF;
-    -- The administrator must run an org in which this person holds a staff role.
-    SELECT o.* INTO v_org
+    SELECT mine.org_id INTO v_org
       FROM staff_roles mine
-      JOIN staff_roles theirs ON theirs.org_id = mine.org_id AND theirs.user_id = p_staff
-      JOIN orgs o ON o.id = mine.org_id
+      JOIN staff_roles theirs ON theirs.org_id = mine.org_id AND theirs.user_id = p_id
      WHERE mine.user_id = p_uid AND mine.role = 'admin'
+     ORDER BY mine.org_id
      LIMIT 1;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'EP403',
             MESSAGE = 'Выдавать доступ можно только сотрудникам своей организации';
     END IF;
-    IF coalesce(v_user.email, '') = '' THEN
+    IF coalesce(btrim(v_user.email), '') = '' THEN
         RAISE EXCEPTION USING ERRCODE = 'EP409',
             MESSAGE = 'У сотрудника не указан адрес почты: доступ некуда отправить';
     END IF;
 
-    UPDATE users SET password_hash = p_hash, must_change_password = true WHERE id = p_staff;
-    UPDATE sessions SET revoked_at = now() WHERE user_id = p_staff AND revoked_at IS NULL;
-    INSERT INTO audit_log (actor_id, action, object, detail)
-    VALUES (p_uid, 'credentials.generate', 'user:' || p_staff,
-            jsonb_build_object('org_id', v_org.id));
-    SELECT count(*) INTO v_n FROM audit_log
-     WHERE action = 'credentials.generate' AND object = 'user:' || p_staff;
+    SELECT g.id INTO v_grant
+      FROM credential_grants g
+     WHERE g.user_id = p_id AND g.used_at IS NULL AND g.ended_at IS NULL
+       AND g.created_at > now() - interval '5 minutes'
+       AND NOT EXISTS (SELECT 1 FROM email_log l
+                        WHERE l.message_id = epos_credentials_message_id(g.id) AND l.status = 'dead')
+     ORDER BY g.id DESC
+     LIMIT 1;
+    IF FOUND THEN
+        RETURN jsonb_build_object('status', 200, 'body', jsonb_build_object(
+            'login', v_user.login, 'sent_to', btrim(v_user.email), 'expires_in_hours', 72,
+            'repeated', true));
+    END IF;
 
+    UPDATE credential_grants SET ended_at = now()
+     WHERE user_id = p_id AND used_at IS NULL AND ended_at IS NULL;
+    INSERT INTO credential_grants (user_id, issued_by, org_id)
+    VALUES (p_id, p_uid, v_org) RETURNING id INTO v_grant;
+    UPDATE users SET password_hash = NULL, must_change_password = true WHERE id = p_id;
+    UPDATE sessions SET revoked_at = now() WHERE user_id = p_id AND revoked_at IS NULL;
+    INSERT INTO audit_log (actor_id, action, object, detail)
+    VALUES (p_uid, 'credentials.generate', 'user:' || p_id,
+            jsonb_build_object('org_id', v_org, 'grant_id', v_grant));
     INSERT INTO outbox (kind, payload)
     VALUES ('email.notify', jsonb_build_object(
-        'user_id', p_staff,
+        'user_id', p_id,
         'kind', 'credentials',
         'urgent', true,
-        'message_id', format('<credentials.%s.%s@epos.local>', p_staff, v_n),
+        'message_id', epos_credentials_message_id(v_grant),
         'subject', 'Доступ к ЭПОС',
-        'body', format(E'Здравствуйте, %s!\n\nДля вас создан доступ к ЭПОС (%s).\n\n'
-                       'Адрес: %s\nЛогин: %s\nВременный пароль: %s\n\n'
-                       'При первом входе система попросит сменить пароль.\n',
-                       v_user.full_name, v_org.name, p_url, v_user.login, p_password)));
+        'grant_id', v_grant));
 
     RETURN jsonb_build_object('status', 200,
-        'body', jsonb_build_object('login', v_user.login, 'sent_to', v_user.email));
-END;
+        'body', jsonb_build_object('login', v_user.login, 'sent_to', btrim(v_user.email),
+                                   'expires_in_hours', 72, 'repeated', false),
+        'refresh', jsonb_build_array(p_id));
+END
 $$;
 
--- ========================================================================
--- refuse a credentials request before any hashing.
---
--- Hashing a password is deliberate CPU work; the hub asks this first, so a
--- user who may not issue credentials cannot make the hub hash at all.
--- epos_staff_credentials repeats the same checks in its own transaction.
-CREATE OR REPLACE FUNCTION epos_staff_credentials_check(p_uid bigint, p_sid bigint, p_staff bigint)
-RETURNS void
+-- epos_credentials_mint(grant, token_hash) -> what the worker needs to write
+-- the grant's mail: {"ok":true,"login","name","org","expires_at"} after
+-- storing token_hash (64 hex digits: the SHA-256 of the token the worker
+-- drew) with a fresh 72-hour expiry — a link minted earlier for the grant
+-- stops working. {"ok":false,"reason"} when the grant is used, replaced by a
+-- newer one, or unknown: no mail then, and its email_log row says why.
+-- EP400 for a malformed hash.
+CREATE OR REPLACE FUNCTION epos_credentials_mint(p_grant bigint, p_hash text) RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    g      credential_grants%ROWTYPE;
+    v_why  text;
+BEGIN
+    IF p_hash IS NULL OR p_hash !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'credentials: malformed token hash';
+    END IF;
+    SELECT * INTO g FROM credential_grants WHERE id = p_grant FOR UPDATE;
+    v_why := CASE WHEN NOT FOUND THEN 'no such grant'
+                  WHEN g.used_at IS NOT NULL THEN 'the link was used already'
+                  WHEN g.ended_at IS NOT NULL THEN 'replaced by newer credentials' END;
+    IF v_why IS NOT NULL THEN
+        UPDATE email_log SET status = 'dead', last_error = v_why, next_attempt_at = NULL
+         WHERE message_id = epos_credentials_message_id(p_grant) AND status <> 'sent';
+        RETURN jsonb_build_object('ok', false, 'reason', v_why);
+    END IF;
+    UPDATE credential_grants
+       SET token_hash = p_hash, minted_at = now(), expires_at = now() + interval '72 hours'
+     WHERE id = p_grant;
+    RETURN (SELECT jsonb_build_object('ok', true, 'login', u.login, 'name', u.full_name,
+                                      'org', coalesce(o.name, ''),
+                                      'expires_at', to_char((now() + interval '72 hours')
+                                                            AT TIME ZONE coalesce(o.tz, 'UTC'),
+                                                            'DD.MM.YYYY HH24:MI'))
+              FROM users u LEFT JOIN orgs o ON o.id = g.org_id
+             WHERE u.id = g.user_id);
+END
+$$;
+
+-- epos_password_link_grant(token_hash, lock) -> the live grant of a link,
+-- else raises: EP404 unknown link or disabled user, EP409 used, replaced or
+-- expired (each with its own words for the page).
+CREATE OR REPLACE FUNCTION epos_password_link_grant(p_hash text, p_lock boolean) RETURNS credential_grants
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    g credential_grants%ROWTYPE;
+BEGIN
+    IF p_lock THEN
+        SELECT * INTO g FROM credential_grants WHERE token_hash = p_hash FOR UPDATE;
+    ELSE
+        SELECT * INTO g FROM credential_grants WHERE token_hash = p_hash;
+    END IF;
+    IF NOT FOUND OR EXISTS (SELECT 1 FROM users u WHERE u.id = g.user_id AND u.disabled) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Ссылка недействительна';
+    END IF;
+    IF g.used_at IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP409',
+            MESSAGE = 'Ссылка уже использована: войдите со своим паролем';
+    END IF;
+    IF g.ended_at IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP409',
+            MESSAGE = 'Эта ссылка заменена новой: откройте последнее письмо';
+    END IF;
+    IF g.expires_at <= now() THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP409',
+            MESSAGE = 'Срок действия ссылки истёк: попросите администратора выдать доступ заново';
+    END IF;
+    RETURN g;
+END
+$$;
+
+-- epos_password_link_check(token_hash): raises as epos_password_link_grant
+-- unless the link can be used; the hub asks before it hashes a password.
+CREATE OR REPLACE FUNCTION epos_password_link_check(p_hash text) RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
-    PERFORM epos_require_session(p_sid, p_uid);
-    IF NOT EXISTS (SELECT 1 FROM users WHERE id = p_staff) THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP404', MESSAGE = 'Сотрудник не найден';
+    PERFORM epos_password_link_grant(p_hash, false);
+END
+$$;
+
+-- epos_password_link_use(token_hash, password_hash, ttl) consumes the link
+-- once: stores the yescrypt hash (made by the hub), clears
+-- must_change_password, ends the user's other sessions and opens one
+-- (epos_login_session: sid, expires_at, user_json). Raises as
+-- epos_password_link_grant (a second use: EP409), EP400 for something that
+-- is not a crypt hash. Audited.
+CREATE OR REPLACE FUNCTION epos_password_link_use(p_hash text, p_pwhash text, p_ttl int)
+RETURNS TABLE (sid bigint, expires_at bigint, user_json text)
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    g credential_grants%ROWTYPE;
+BEGIN
+    g := epos_password_link_grant(p_hash, true);
+    IF p_pwhash IS NULL OR p_pwhash !~ '^\$[A-Za-z0-9]+\$[!-~]{8,}$' THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Недопустимый хеш пароля';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM staff_roles mine
-                     JOIN staff_roles theirs ON theirs.org_id = mine.org_id
-                    WHERE mine.user_id = p_uid AND mine.role = 'admin'
-                      AND theirs.user_id = p_staff) THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP403',
-            MESSAGE = 'Выдавать доступ можно только сотрудникам своей организации';
-    END IF;
-    IF coalesce((SELECT email FROM users WHERE id = p_staff), '') = '' THEN
-        RAISE EXCEPTION USING ERRCODE = 'EP409',
-            MESSAGE = 'У сотрудника не указан адрес почты: доступ некуда отправить';
-    END IF;
+    UPDATE credential_grants SET used_at = now() WHERE id = g.id;
+    UPDATE users SET password_hash = p_pwhash, must_change_password = false WHERE id = g.user_id;
+    UPDATE sessions s SET revoked_at = now() WHERE s.user_id = g.user_id AND s.revoked_at IS NULL;
+    INSERT INTO audit_log (actor_id, action, object, detail)
+    VALUES (g.user_id, 'password.link', 'user:' || g.user_id, jsonb_build_object('grant_id', g.id));
+    RETURN QUERY SELECT * FROM epos_login_session(g.user_id, p_ttl);
 END
 $$;

@@ -28,11 +28,12 @@ DECLARE
                              'epos_chat_typing_ok', 'epos_events_after', 'epos_topics_seq',
                              'epos_event_frame', 'epos_ts', 'epos_login_lookup',
                              'epos_login_session', 'epos_password_hash_of', 'epos_password_set',
-                             'epos_require_session', 'epos_sessions_dead', 'epos_staff_credentials',
-                             'epos_staff_credentials_check'];
+                             'epos_require_session', 'epos_sessions_dead',
+                             'epos_password_link_check', 'epos_password_link_use'];
     -- The workers' calls (workers/job_*.c, relay.c, sched_*.c).
     v_worker text[] := ARRAY['epos_absence_apply', 'epos_email_prepare', 'epos_email_result',
-                             'epos_news_emails', 'epos_outbox_claim', 'epos_outbox_relayed',
+                             'epos_news_emails', 'epos_credentials_mint', 'epos_outbox_claim',
+                             'epos_outbox_relayed',
                              'epos_outbox_release', 'epos_outbox_done', 'epos_outbox_requeue',
                              'epos_outbox_purge', 'epos_digest_collect', 'epos_mail_release',
                              'epos_reminders_due', 'epos_reminders_next'];

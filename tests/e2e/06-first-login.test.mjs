@@ -1,5 +1,6 @@
-// 06-first-login: an administrator issues first-login credentials to a staff member; the
-// password arrives by mail; signing in with it asks for a new password first, then opens the app.
+// 06-first-login: an administrator issues first-login credentials to a staff member; a one-time
+// link arrives by mail; the staff member opens it, chooses a password and is signed in; the link
+// then refuses a second use.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { demoUsers, http, login, mailbox } from "../integration/lib/harness.mjs";
@@ -18,7 +19,7 @@ after(async () => {
   if (srv) await srv.stop();
 });
 
-test("credentials from the administrator, then the first-login password change", async () => {
+test("credentials from the administrator, then the first password through the mailed link", async () => {
   // A teacher of the administrator's org who is not this family's teacher.
   const staff = demoUsers().users.find((u) => (u.role === "teacher" || u.role === "class_teacher") &&
     u.org_id === fam.admin.org_id && u.login !== fam.teacher.login) || fam.teacher;
@@ -35,28 +36,39 @@ test("credentials from the administrator, then the first-login password change",
   await shot(admin, "admin-staff-credentials");
 
   const letter = await mail.waitFor((m) => (m.text || "").includes(staff.login), { exclude: seen, timeoutMs: 30000 });
-  const temp = /Временный пароль:\s*(\S+)/.exec(letter.text);
-  assert.ok(temp, `the mail carries the password:\n${letter.text}`);
+  const link = /(https?:\/\/\S+#\/set-password\?t=[A-Za-z0-9_-]+)/.exec(letter.text);
+  assert.ok(link, `the mail carries a set-password link:\n${letter.text}`);
+  assert.doesNotMatch(letter.text, /Временный пароль/);
+  // The mail names the configured public URL; the test hub runs on its own port.
+  const url = new URL(link[1]);
+  const address = `${srv.base}/${url.hash}`;
 
   const page = await newPage(browser, { viewport: PHONE });
-  await page.goto(`${srv.base}/`);
-  await page.getByLabel("Логин").fill(staff.login);
-  await page.getByLabel("Пароль", { exact: true }).fill(temp[1]);
-  await page.getByRole("button", { name: "Войти" }).click();
-  await page.getByRole("heading", { name: "Смена пароля" }).waitFor();
-  await shot(page, "first-login-phone");
+  await page.goto(address);
+  await page.getByRole("heading", { name: "Придумайте пароль" }).waitFor();
+  assert.ok(!page.url().includes("set-password"), "the token left the address bar");
+  await shot(page, "set-password-phone");
   const fresh = `Новый-${Date.now()}`;
   // A mismatch is refused in plain words and nothing is sent.
   await page.getByLabel("Новый пароль (не короче 8 символов)").fill(fresh);
   await page.getByLabel("Новый пароль ещё раз").fill(`${fresh}x`);
-  await page.getByRole("button", { name: "Сменить пароль" }).click();
+  await page.getByRole("button", { name: "Сохранить пароль и войти" }).click();
   await page.getByRole("alert").filter({ hasText: "Пароли не совпадают" }).waitFor();
   await page.getByLabel("Новый пароль ещё раз").fill(fresh);
-  await page.getByRole("button", { name: "Сменить пароль" }).click();
+  await page.getByRole("button", { name: "Сохранить пароль и войти" }).click();
   await page.locator("#conn.conn-online").waitFor();
   await page.getByRole("link", { name: "Лента" }).waitFor();
   assert.deepEqual(page.errors, []);
   assert.deepEqual(admin.errors, []);
+
+  // The link was used: opened again, it says so and signs nobody in.
+  const again = await newPage(browser);
+  await again.goto(address);
+  await again.getByLabel("Новый пароль (не короче 8 символов)").fill("Другой-пароль-1");
+  await again.getByLabel("Новый пароль ещё раз").fill("Другой-пароль-1");
+  await again.getByRole("button", { name: "Сохранить пароль и войти" }).click();
+  await again.getByRole("alert").filter({ hasText: "Ссылка уже использована" }).waitFor();
+  await again.context().close();
 
   // Put back the password users.json knows, for whoever uses the demo data next.
   const s = await login(srv.base, staff.login, fresh);

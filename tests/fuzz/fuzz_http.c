@@ -81,10 +81,10 @@ void api_password(http_req *r, json_t *body)
     fuzz_handler(r, "password");
 }
 
-void api_credentials(http_req *r, json_t *body, long long id)
+void api_password_link(http_req *r, json_t *body)
 {
-    FUZZ_CHECK(json_is_object(body) && r->uid > 0 && id >= 0);
-    fuzz_handler(r, "credentials");
+    FUZZ_CHECK(json_is_object(body));
+    fuzz_handler(r, "password_link");
 }
 
 /* --- the reference router ------------------------------------------------- */

@@ -1,7 +1,7 @@
 -- 10-identity.test.sql -- sessions, login, passwords, /api/me, who may write to whom, staff credentials.
 BEGIN;
 \ir fixtures.sql
-SELECT plan(40);
+SELECT plan(47);
 
 -- ---- sessions: a live session of an enabled user, nothing else
 SELECT lives_ok($$SELECT epos_require_session(900201, 900201)$$, 'a live session passes');
@@ -73,22 +73,36 @@ SELECT ok(NOT epos_can_contact(900102, 900204), 'not to a disabled user');
 SELECT ok(epos_can_contact(900102, 900201), 'a teacher may write to the parents of their group');
 SELECT ok(NOT epos_can_contact(900104, 900201), 'not a class teacher of another org');
 
--- ---- staff credentials (an admin, for staff of their own org)
-SELECT throws_ok($$SELECT epos_staff_credentials_check(900201, 900201, 900102)$$, 'EP403', NULL,
+-- ---- staff credentials (an admin, for staff of their own org): a one-time link, no password
+SELECT throws_ok($$SELECT epos_api_staff_credentials(900201, 900201, 900102, '{}', '{}')$$, 'EP403', NULL,
                  'a parent may not issue credentials');
-SELECT throws_ok($$SELECT epos_staff_credentials_check(900101, 900101, 900104)$$, 'EP403', NULL,
+SELECT throws_ok($$SELECT epos_api_staff_credentials(900101, 900101, 900104, '{}', '{}')$$, 'EP403', NULL,
                  'an admin may not issue credentials in another org');
-SELECT throws_ok($$SELECT epos_staff_credentials_check(900101, 900101, 999999)$$, 'EP404', NULL,
+SELECT throws_ok($$SELECT epos_api_staff_credentials(900101, 900101, 999999, '{}', '{}')$$, 'EP404', NULL,
                  'an unknown staff member is not found');
-SELECT lives_ok($$SELECT epos_staff_credentials(900101, 900101, 900102, '$y$j9T$abcdefgh$ijkl',
-                                                'секрет-1', 'https://epos.example/')$$,
-                'an admin issues credentials to a teacher of their org');
+SELECT is((epos_api_staff_credentials(900101, 900101, 900102, '{}', '{}') -> 'body' ->> 'repeated'),
+          'false', 'an admin issues credentials to a teacher of their org');
 SELECT is((SELECT count(*) FROM outbox WHERE kind = 'email.notify' AND payload ->> 'kind' = 'credentials'
-            AND (payload ->> 'user_id')::bigint = 900102 AND payload ->> 'urgent' = 'true'), 1::bigint,
-          'one urgent credentials mail is queued');
+            AND (payload ->> 'user_id')::bigint = 900102 AND payload ->> 'urgent' = 'true'
+            AND NOT payload ? 'body' AND payload ? 'grant_id'), 1::bigint,
+          'one urgent credentials mail is queued, carrying ids and no secret');
 SELECT is((SELECT count(*) FROM sessions WHERE user_id = 900102 AND revoked_at IS NULL)
-          + (SELECT count(*) FROM users WHERE id = 900102 AND NOT must_change_password), 0::bigint,
-          'the teacher''s sessions end and they must change the password');
+          + (SELECT count(*) FROM users WHERE id = 900102
+              AND (NOT must_change_password OR password_hash IS NOT NULL)), 0::bigint,
+          'the teacher''s sessions and password end until the link is used');
+SELECT is((epos_api_staff_credentials(900101, 900101, 900102, '{}', '{}') -> 'body' ->> 'repeated'),
+          'true', 'a second request within five minutes is answered again');
+SELECT is((SELECT count(*) FROM outbox WHERE kind = 'email.notify' AND payload ->> 'kind' = 'credentials'
+            AND (payload ->> 'user_id')::bigint = 900102), 1::bigint, 'and queues no second mail');
+SELECT is((epos_credentials_mint((SELECT max(id) FROM credential_grants WHERE user_id = 900102),
+                                 repeat('ab', 32)) ->> 'ok'), 'true', 'the worker mints the link');
+SELECT lives_ok($$SELECT epos_password_link_check(repeat('ab', 32))$$, 'the minted link may be used');
+SELECT is((SELECT count(*) FROM epos_password_link_use(repeat('ab', 32), '$y$j9T$abcdefgh$ijkl', 3600)), 1::bigint,
+          'using the link opens a session');
+SELECT throws_ok($$SELECT epos_password_link_check(repeat('ab', 32))$$, 'EP409', NULL,
+                 'a used link is refused');
+SELECT throws_ok($$SELECT epos_password_link_check(repeat('cd', 32))$$, 'EP404', NULL,
+                 'an unknown link is not found');
 
 SELECT * FROM finish();
 ROLLBACK;

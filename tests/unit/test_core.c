@@ -138,12 +138,23 @@ static void test_tokens(void **state)
     assert_string_not_equal(r1, r2);
 }
 
+static void test_secret_digest(void **state)
+{
+    char d[65];
+    /* SHA-256("abc"), FIPS 180-2 appendix B.1 */
+    assert_int_equal(auth_secret_digest("abc", d, sizeof(d)), 0);
+    assert_string_equal(d, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(auth_secret_digest("abc", d, 64), -1);
+    assert_int_equal(auth_secret_digest(NULL, d, sizeof(d)), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dict),   cmocka_unit_test(test_json),
         cmocka_unit_test(test_utf8),   cmocka_unit_test(test_password),
         cmocka_unit_test(test_tokens), cmocka_unit_test(test_token_limits),
+        cmocka_unit_test(test_secret_digest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,7 +48,7 @@ void api_login(http_req *r, json_t *body)
 void api_password(http_req *r, json_t *body)
 {
 }
-void api_credentials(http_req *r, json_t *body, long long id)
+void api_password_link(http_req *r, json_t *body)
 {
 }
 

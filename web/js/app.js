@@ -6,6 +6,7 @@ import { Outbox } from './outbox.js';
 import { ChatStore } from './chatstore.js';
 import { h, clear, toast, formatDate, statusWord } from './ui.js';
 import * as loginView from './views/login.js';
+import * as setPasswordView from './views/set_password.js';
 import * as feedView from './views/feed.js';
 import * as chatsView from './views/chats.js';
 import * as absencesView from './views/absences.js';
@@ -49,7 +50,18 @@ function start() {
   el.logout.addEventListener('click', () => logout());
   API.setUnauthorizedHandler(() => sessionLost());
   window.addEventListener('hashchange', () => route());
-  boot();
+  const linkToken = setPasswordView.tokenFromHash();
+  if (linkToken) showSetPassword(linkToken);
+  else boot();
+}
+
+/* The page of a one-time set-password link from a credentials mail. */
+function showSetPassword(token) {
+  teardown();
+  API.setToken(null);
+  document.title = 'Новый пароль — ЭПОС';
+  setPasswordView.mount(clear(el.main), { token, onDone: () => boot(), onSignIn: () => showLogin() });
+  el.main.focus();
 }
 
 async function boot() {

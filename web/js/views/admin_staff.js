@@ -58,9 +58,13 @@ export function mountStaff(root, actx) {
         'Выдать данные для входа');
       btn.addEventListener('click', () => guarded(btn, async () => {
         const res = await post(`/api/staff/${s.id}/credentials`);
-        const text = `${s.name}: логин ${res.login || '—'}; пароль для первого входа отправлен на ${res.sent_to || 'почту сотрудника'}.`;
+        const to = res.sent_to || 'почту сотрудника';
+        const text = res.repeated
+          ? `${s.name}: логин ${res.login || '—'}; ссылка для первого входа уже отправлена на ${to} несколько минут назад.`
+          : `${s.name}: логин ${res.login || '—'}; ссылка для первого входа отправлена на ${to}` +
+            ` (действует ${res.expires_in_hours || 72} ч; прежний пароль больше не действует).`;
         clear(creds).appendChild(h('p', { class: 'ok-box' }, text));
-        toast('Данные для входа созданы и отправлены.', 'ok');
+        toast(res.repeated ? 'Письмо уже отправлено.' : 'Ссылка для входа отправлена.', 'ok');
       }, err));
       tbody.appendChild(h('tr', null,
         h('th', { scope: 'row' }, s.name || '', s.login ? h('span', { class: 'muted' }, ` (${s.login})`) : null),
