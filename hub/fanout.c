@@ -196,6 +196,8 @@ static void topic_deliver(fanout *f, topic *t, int64_t seq, frame *fr)
         return;
     }
     t->last_seq = seq;
+    if (t->nsubs)
+        health_observe_delivery(fr->data, fr->len);
     for (uint32_t i = 0; i < t->nsubs; i++) {
         session *s = t->subs[i];
         if (s->state != SESS_LIVE)

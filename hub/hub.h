@@ -38,6 +38,7 @@ typedef struct hub {
     int listen_fd; /* ours, with SO_REUSEPORT (listen.c) */
     uv_poll_t listen_poll;
     uv_timer_t listen_pause;
+    struct admin_server *admin; /* this process's own admin port */
 } hub;
 
 extern hub *the_hub;
@@ -48,6 +49,11 @@ extern const pgq_stmt hub_statements[];
 /* listen.c: returns 0, or -1 with one line in err */
 int listen_start(hub *h, char *err, size_t errlen);
 void listen_stop(hub *h);
+
+/* health.c: what the admin port and the public /healthz, /readyz, /metrics
+ * answer; and the delivery lag of an event frame (its "ts" to now). */
+const struct admin_hooks *health_hooks(void);
+void health_observe_delivery(const char *frame, size_t len);
 
 /* ws.c */
 extern const struct lws_protocols ws_protocol;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epos/admin.h"
 #include "epos/log.h"
 #include "fanout.h"
 #include "hub.h"
@@ -133,6 +134,8 @@ static void hub_redis_closed(void *arg)
 static void hub_shutdown(hub *h)
 {
     listen_stop(h);
+    admin_close(h->admin);
+    h->admin = NULL;
     if (h->lws)
         lws_context_destroy(h->lws);
     h->lws = NULL;
@@ -209,6 +212,11 @@ int main(int argc, char **argv)
                 h.cfg.tls_cert[0] ? " (check tls_cert and tls_key)" : "");
         goto out;
     }
+    if (!(h.admin = admin_start(h.loop, h.cfg.admin_host, h.cfg.admin_port, health_hooks(), err,
+                                sizeof(err)))) {
+        fprintf(stderr, "epos-hub: %s\n", err);
+        goto out;
+    }
     if (listen_start(&h, err, sizeof(err)) != 0) {
         fprintf(stderr, "epos-hub: %s\n", err);
         goto out;
@@ -222,6 +230,7 @@ int main(int argc, char **argv)
     uv_timer_init(h.loop, &h.drain);
     h.tick.data = h.drain.data = &h;
     uv_timer_start(&h.tick, hub_on_tick, 1000, 1000);
+    log_info("admin port %s:%d (/metrics /healthz /readyz)", h.cfg.admin_host, admin_port(h.admin));
     log_info("listening on %s:%d%s, web root %s", h.cfg.listen_host, h.cfg.port,
              h.cfg.tls_cert[0] ? " (TLS)" : "", h.cfg.web_root);
 
@@ -235,6 +244,7 @@ int main(int argc, char **argv)
     config_free(&h.cfg);
     return rc;
 out:
+    admin_close(h.admin);
     if (h.lws)
         lws_context_destroy(h.lws);
     if (h.pg)

@@ -95,9 +95,11 @@ static void *mailer_thread(void *arg)
             m->stats.max_batch = batch.n;
         pthread_mutex_unlock(&m->lock);
 
+        uint64_t t0 = uv_hrtime();
         mailer_session_run(m, &batch);
 
         pthread_mutex_lock(&m->lock);
+        prom_hist_observe(&m->stats.session_time, (double)(uv_hrtime() - t0) / 1e9);
         m->idle++;
         m->in_flight -= batch.n;
         list_splice(&m->done, &batch);

@@ -83,19 +83,15 @@ static int worker_run(worker_t *w)
     }
     if (consumer_start(w) != 0 || worker_start_services(w) != 0)
         return -1;
-    if (cfg->metrics_port > 0) {
-        int rc = metrics_listen(w->metrics, cfg->listen_host, cfg->metrics_port);
-        if (rc != 0) {
-            log_error("cannot serve /metrics on %s:%d: %s", cfg->listen_host, cfg->metrics_port,
-                      uv_strerror(rc));
-            return -1;
-        }
+    char err[256];
+    int port = metrics_listen(w->metrics, cfg->admin_host, cfg->admin_port, err, sizeof(err));
+    if (port < 0) {
+        log_error("%s", err);
+        return -1;
     }
-    char where[32] = "off";
-    if (cfg->metrics_port > 0)
-        snprintf(where, sizeof(where), "on port %d", cfg->metrics_port);
-    log_info("started: consumer %s, %zu job kinds, %d jobs in flight at most, /metrics %s",
-             w->consumer, job_nkinds, o.concurrency, where);
+    log_info("admin port %s:%d (/metrics /healthz /readyz)", cfg->admin_host, port);
+    log_info("started: consumer %s, %zu job kinds, %d jobs in flight at most", w->consumer,
+             job_nkinds, o.concurrency);
     return 0;
 }
 

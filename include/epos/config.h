@@ -12,11 +12,16 @@ typedef struct epos_config {
     char *tls_key;          /* tls_key */
     char *allowed_origins;  /* allowed_origins    comma list; empty: same host only */
     char *web_root;         /* web_root           static files of the web client */
+    char *admin_host;       /* admin_host         the admin port's address, default 127.0.0.1 */
+    int admin_port;         /* admin_port         /metrics /healthz /readyz of this process;
+                               0 (default): a free port, logged at start */
     /* stores */
     char *pg_conninfo;      /* pg_conninfo        libpq connection string */
     int pg_pool_size;       /* pg_pool_size       connections per process, default 16 */
     char *redis_host;       /* redis_host         default 127.0.0.1 */
     int redis_port;         /* redis_port         default 6379 */
+    char *redis_sentinels;  /* redis_sentinels    "host:port,..."; set: the master comes from them */
+    char *redis_master_name; /* redis_master_name the Sentinel service name, default epos */
     /* auth */
     char *token_secret;     /* token_secret       HMAC key of session tokens */
     int token_ttl;          /* token_ttl          seconds, default 7 days */
@@ -40,8 +45,8 @@ typedef struct epos_config {
     char *mail_from;        /* mail_from          default "ЭПОС <noreply@epos.local>" */
     char *public_url;       /* public_url         links in mail, default http://127.0.0.1:8080/ */
     int digest_delay_s;     /* digest_delay_s     unread chat email delay, default 900 */
+    int event_retention_days; /* event_retention_days events kept for resume, default 400 */
     /* worker */
-    int metrics_port;       /* metrics_port       the worker's /metrics, 0 off, default 0 */
     int worker_concurrency; /* worker_concurrency jobs in flight per worker, default 64 */
     int mail_sessions;      /* mail_sessions      parallel SMTP sessions per worker, default 2 */
     int job_max_attempts;   /* job_max_attempts   default 8 */
