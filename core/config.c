@@ -19,8 +19,14 @@ typedef struct config_key {
     long min, max; /* for CFG_INT */
 } config_key;
 
-#define S(field, dflt) {#field, CFG_STR, offsetof(epos_config, field), dflt, 0, 0}
-#define I(field, dflt, lo, hi) {#field, CFG_INT, offsetof(epos_config, field), #dflt, lo, hi}
+#define S(field, dflt)                                                                             \
+    {                                                                                              \
+#field, CFG_STR, offsetof(epos_config, field), dflt, 0, 0                                  \
+    }
+#define I(field, dflt, lo, hi)                                                                     \
+    {                                                                                              \
+#field, CFG_INT, offsetof(epos_config, field), #dflt, lo, hi                               \
+    }
 
 static const config_key config_keys[] = {
     S(listen_host, "127.0.0.1"),
@@ -196,6 +202,18 @@ int config_load(epos_config *cfg, const char *path, char *err, size_t errlen)
 fail:
     config_free(cfg);
     return -1;
+}
+
+const char *config_get(const epos_config *cfg, const char *key, char *buf, size_t len)
+{
+    const config_key *k = config_find(key);
+    if (!k)
+        return NULL;
+    const char *base = (const char *)cfg;
+    if (k->type == CFG_STR)
+        return *(char *const *)(base + k->offset);
+    snprintf(buf, len, "%d", *(const int *)(base + k->offset));
+    return buf;
 }
 
 void config_free(epos_config *cfg)

@@ -55,6 +55,13 @@ void listen_stop(hub *h);
 const struct admin_hooks *health_hooks(void);
 void health_observe_delivery(const char *frame, size_t len);
 
+/* portlock.c: take or join the configuration lock of the public port before
+ * listening: 0, or -1 with one line in err (held by hubs of another
+ * configuration). portlock_tick takes the lock over when its holder left. */
+int portlock_take(hub *h, char *err, size_t errlen);
+void portlock_tick(hub *h);
+void portlock_release(void);
+
 /* ws.c */
 extern const struct lws_protocols ws_protocol;
 void ws_tick(hub *h);

@@ -49,6 +49,7 @@ static void hub_on_tick(uv_timer_t *t)
     static unsigned ticks;
     hub *h = t->data;
     ws_tick(h);
+    portlock_tick(h);
     if (++ticks % SWEEP_EVERY_TICKS == 0)
         fanout_sweep(h->fan);
     if (ticks % PRESENCE_EVERY_TICKS == 0)
@@ -134,6 +135,7 @@ static void hub_redis_closed(void *arg)
 static void hub_shutdown(hub *h)
 {
     listen_stop(h);
+    portlock_release();
     admin_close(h->admin);
     h->admin = NULL;
     if (h->lws)
@@ -217,7 +219,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "epos-hub: %s\n", err);
         goto out;
     }
-    if (listen_start(&h, err, sizeof(err)) != 0) {
+    if (portlock_take(&h, err, sizeof(err)) != 0 || listen_start(&h, err, sizeof(err)) != 0) {
         fprintf(stderr, "epos-hub: %s\n", err);
         goto out;
     }
@@ -244,6 +246,7 @@ int main(int argc, char **argv)
     config_free(&h.cfg);
     return rc;
 out:
+    portlock_release();
     admin_close(h.admin);
     if (h.lws)
         lws_context_destroy(h.lws);

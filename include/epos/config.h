@@ -65,6 +65,10 @@ int config_load(epos_config *cfg, const char *path, char *err, size_t errlen);
 /* Set one key from its text form. Returns 0, or -1 with a message in err. */
 int config_set(epos_config *cfg, const char *key, const char *value, char *err, size_t errlen);
 
+/* The text form of key's value (a string key's own text, or an int written
+ * into buf), or NULL for an unknown key. */
+const char *config_get(const epos_config *cfg, const char *key, char *buf, size_t len);
+
 void config_free(epos_config *cfg);
 
 #endif
