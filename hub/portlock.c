@@ -37,7 +37,7 @@ static const char *const portlock_keys[] = {
     "send_queue_max",    "rate_per_sec",
     "rate_burst",        "replay_window",
     "history_page_max",  "auth_timeout_ms",
-    "login_fail_max",    "event_retention_days",
+    "login_fail_max",
 };
 
 static struct {
