@@ -153,17 +153,22 @@ static void hub_shutdown(hub *h)
     h->fan = NULL;
 }
 
+/* 0: run; 1: done (--version printed); -1: bad arguments. */
 static int hub_parse_args(int argc, char **argv, const char **config)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         if (c == 'c') {
             *config = optarg;
+        } else if (c == 'V') {
+            printf("epos-hub %s\n", EPOS_VERSION);
+            return 1;
         } else {
-            fprintf(stderr, "usage: epos-hub [--config FILE]\n");
+            fprintf(stderr, "usage: epos-hub [--config FILE] [--version]\n");
             return -1;
         }
     }
@@ -177,8 +182,9 @@ int main(int argc, char **argv)
     char err[512];
     int rc = 1;
 
-    if (hub_parse_args(argc, argv, &config) != 0)
-        return 2;
+    int args = hub_parse_args(argc, argv, &config);
+    if (args != 0)
+        return args > 0 ? 0 : 2;
     if (config_load(&h.cfg, config, err, sizeof(err)) != 0) {
         fprintf(stderr, "epos-hub: %s\n", err);
         return 1;

@@ -207,8 +207,11 @@ static int worker_args(int argc, char **argv, const char **config_path)
             *config_path = argv[++i];
         } else if (strncmp(argv[i], "--config=", 9) == 0) {
             *config_path = argv[i] + 9;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("epos-worker %s\n", EPOS_VERSION);
+            return 0;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: epos-worker [--config FILE]\n"
+            printf("usage: epos-worker [--config FILE] [--version]\n"
                    "Relays the outbox to the job streams and runs the jobs; every configuration\n"
                    "key may be overridden by an EPOS_* environment variable.\n");
             return 0;
