@@ -39,8 +39,6 @@ static const config_key config_keys[] = {
     I(pg_pool_size, 16, 1, 64),
     S(redis_host, "127.0.0.1"),
     I(redis_port, 16379, 1, 65535),
-    S(redis_sentinels, ""),
-    S(redis_master_name, "epos"),
     S(token_secret, ""),
     I(token_ttl, 604800, 60, 31536000),
     S(api_key, ""),

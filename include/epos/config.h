@@ -20,8 +20,6 @@ typedef struct epos_config {
     int pg_pool_size;       /* pg_pool_size       connections per process, default 16 */
     char *redis_host;       /* redis_host         default 127.0.0.1 */
     int redis_port;         /* redis_port         default 6379 */
-    char *redis_sentinels;  /* redis_sentinels    "host:port,..."; set: the master comes from them */
-    char *redis_master_name; /* redis_master_name the Sentinel service name, default epos */
     /* auth */
     char *token_secret;     /* token_secret       HMAC key of session tokens */
     int token_ttl;          /* token_ttl          seconds, default 7 days */
