@@ -75,7 +75,9 @@ static const config_key config_keys[] = {
     I(digest_delay_s, 900, 0, 86400),
     S(mail_retry, "60,300,900,3600,7200,14400,28800,28800,28800,28800,28800"),
     I(mail_pause_max_ms, 60000, 100, 3600000),
-    I(metrics_port, 0, 0, 65535),
+    I(event_retention_days, 400, 31, 36500),
+    S(admin_host, "127.0.0.1"),
+    I(admin_port, 0, 0, 65535),
     I(worker_concurrency, 64, 1, 10000),
     I(mail_sessions, 2, 1, 64),
     I(job_max_attempts, 8, 1, 1000),
@@ -251,6 +253,18 @@ void config_pg_for(epos_config *cfg, const char *process)
     char *tmp = cfg->pg_conninfo;
     cfg->pg_conninfo = *own;
     *own = tmp;
+}
+
+const char *config_get(const epos_config *cfg, const char *key, char *buf, size_t len)
+{
+    const config_key *k = config_find(key);
+    if (!k)
+        return NULL;
+    const char *base = (const char *)cfg;
+    if (k->type == CFG_STR)
+        return *(char *const *)(base + k->offset);
+    snprintf(buf, len, "%d", *(const int *)(base + k->offset));
+    return buf;
 }
 
 void config_free(epos_config *cfg)

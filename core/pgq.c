@@ -29,6 +29,11 @@ void pgq_pool_handle_closed(pgq_pool *p)
     pool_free(p);
 }
 
+const prom_hist *pgq_query_time(const pgq_pool *p)
+{
+    return &p->qtime;
+}
+
 void pgq_req_finish(pgq_req *q, PGresult *res)
 {
     if (q->cb)

@@ -295,9 +295,10 @@ void pgq_conn_send(pgq_conn *c, pgq_req *q)
 {
     c->req = q;
     c->flight = FLIGHT_REQ;
-    int ok = q->prepared ? PQsendQueryPrepared(c->pg, q->text, q->nparams, q->params, NULL, NULL, 0)
-                         : PQsendQueryParams(c->pg, q->text, q->nparams, NULL, q->params, NULL,
-                                             NULL, 0);
+    q->sent_ns = uv_hrtime();
+    int ok = q->prepared
+                 ? PQsendQueryPrepared(c->pg, q->text, q->nparams, q->params, NULL, NULL, 0)
+                 : PQsendQueryParams(c->pg, q->text, q->nparams, NULL, q->params, NULL, NULL, 0);
     if (!ok || conn_flush(c) != 0)
         conn_fail_later(c);
 }
@@ -342,6 +343,8 @@ static int conn_complete(pgq_conn *c)
             PQclear(res);
             res = NULL;
         }
+        if (res)
+            prom_hist_observe(&p->qtime, (double)(uv_hrtime() - q->sent_ns) / 1e9);
         /* Idle before the callback, so a query it submits may run here. */
         pgq_req_finish(q, res);
         if (p->closing)

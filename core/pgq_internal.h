@@ -3,9 +3,11 @@
 #ifndef EPOS_PGQ_INTERNAL_H
 #define EPOS_PGQ_INTERNAL_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "epos/pgq.h"
+#include "epos/prom.h"
 
 /* A connection is DOWN (reconnect timer armed), CONNECTING (PQconnectPoll),
  * in SETUP (preparing statements or issuing LISTENs), READY, or BROKEN: a send
@@ -22,6 +24,7 @@ typedef struct pgq_req {
     const char **params; /* inside this allocation; NULL entries are SQL NULL */
     pgq_cb *cb;
     void *arg;
+    uint64_t sent_ns; /* uv_hrtime() when it went to the server */
 } pgq_req;
 
 typedef struct pgq_chan {
@@ -70,6 +73,7 @@ struct pgq_pool {
     void *state_arg;
     void (*done)(void *);
     void *done_arg;
+    prom_hist qtime; /* send to result of every query answered */
 };
 
 /* pgq_conn.c */

@@ -196,6 +196,8 @@ static void topic_deliver(fanout *f, topic *t, int64_t seq, frame *fr)
         return;
     }
     t->last_seq = seq;
+    if (t->nsubs)
+        health_observe_delivery(fr->data, fr->len);
     for (uint32_t i = 0; i < t->nsubs; i++) {
         session *s = t->subs[i];
         if (s->state != SESS_LIVE)
@@ -335,7 +337,14 @@ static void session_fill_done(PGresult *res, void *arg)
     sub *u = s->wsi ? session_find_sub(s, r->name) : NULL;
     if (!u)
         goto out;
-    if (!pgq_ok(res)) {
+    int rows = pgq_ok(res) ? PQntuples(res) : 0;
+    /* The next event is gone (the retention pass dropped its month): the
+     * gap cannot be filled, so the client reloads like any other reset. */
+    int gone = pgq_ok(res) &&
+               (rows > 0 ? pgq_get_ll(res, 0, "seq", -1) > u->seq + 1 : u->t->last_seq > u->seq);
+    if (!pgq_ok(res) || gone) {
+        if (gone)
+            r->f->h->stats.resets++;
         /* Tell the client to reload rather than leave it silently behind. */
         char msg[320];
         int n = snprintf(msg, sizeof(msg), "{\"op\":\"reset\",\"topic\":\"%s\"}", r->name);
@@ -344,7 +353,6 @@ static void session_fill_done(PGresult *res, void *arg)
         u->syncing = 0;
         goto finish;
     }
-    int rows = PQntuples(res);
     for (int i = 0; i < rows; i++) {
         int64_t seq = pgq_get_ll(res, i, "seq", -1);
         const char *text = pgq_get(res, i, "frame");

@@ -52,6 +52,7 @@ void http_reply(http_req *r, int status, const char *ctype, const char *body, si
     }
     if (status >= 400)
         the_hub->stats.http_errors++;
+    health_observe_http(r->method, r->route, (double)(uv_hrtime() - r->t0_ns) / 1e9);
     if (r->wsi)
         http_send(r);
 }
@@ -162,6 +163,7 @@ static int http_begin(struct lws *wsi, http_pss *pss)
     r->wsi = wsi;
     r->refs = 1;
     pss->r = r;
+    r->t0_ns = uv_hrtime();
     the_hub->stats.http_requests++;
     r->method = http_method_of(wsi, r->path, sizeof(r->path));
     char *q = strchr(r->path, '?');

@@ -25,6 +25,8 @@ typedef struct http_req {
     int token_bad;    /* a token was given but is invalid or expired */
     int api_key_ok;   /* "Authorization: ApiKey <key>" matched */
     char peer[64];
+    const char *route; /* the matched route pattern (static), NULL: none */
+    uint64_t t0_ns;    /* uv_hrtime() at the request's head */
     /* the response */
     int status;
     const char *ctype;
@@ -56,6 +58,9 @@ void http_auth_header(http_req *r, const char *hdr, long long now);
 void routes_dispatch(http_req *r);
 /* health.c: /healthz, /readyz, /metrics. */
 void health_handle(http_req *r);
+/* health.c: time one answered request under its method and route (static
+ * text; NULL counts as "unmatched"). */
+void health_observe_http(int method, const char *route, double secs);
 /* api_login.c. The yescrypt work of login, password change and set-password
  * links goes through hub_hash_queue (at most 64 at once; -1: answer 503), and its
  * after-callback calls hub_hash_done first. */

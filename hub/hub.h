@@ -39,6 +39,7 @@ typedef struct hub {
     int listen_fd; /* ours, with SO_REUSEPORT (listen.c) */
     uv_poll_t listen_poll;
     uv_timer_t listen_pause;
+    struct admin_server *admin; /* this process's own admin port */
 } hub;
 
 extern hub *the_hub;
@@ -49,6 +50,18 @@ extern const pgq_stmt hub_statements[];
 /* listen.c: returns 0, or -1 with one line in err */
 int listen_start(hub *h, char *err, size_t errlen);
 void listen_stop(hub *h);
+
+/* health.c: what the admin port and the public /healthz, /readyz, /metrics
+ * answer; and the delivery lag of an event frame (its "ts" to now). */
+const struct admin_hooks *health_hooks(void);
+void health_observe_delivery(const char *frame, size_t len);
+
+/* portlock.c: take or join the configuration lock of the public port before
+ * listening: 0, or -1 with one line in err (held by hubs of another
+ * configuration). portlock_tick takes the lock over when its holder left. */
+int portlock_take(hub *h, char *err, size_t errlen);
+void portlock_tick(hub *h);
+void portlock_release(void);
 
 /* ws.c */
 extern const struct lws_protocols ws_protocol;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epos/admin.h"
 #include "epos/log.h"
 #include "fanout.h"
 #include "hub.h"
@@ -49,6 +50,7 @@ static void hub_on_tick(uv_timer_t *t)
     static unsigned ticks;
     hub *h = t->data;
     ws_tick(h);
+    portlock_tick(h);
     if (++ticks % SWEEP_EVERY_TICKS == 0)
         fanout_sweep(h->fan);
     if (ticks % PRESENCE_EVERY_TICKS == 0)
@@ -149,6 +151,9 @@ static void hub_redis_closed(void *arg)
 static void hub_shutdown(hub *h)
 {
     listen_stop(h);
+    portlock_release();
+    admin_close(h->admin);
+    h->admin = NULL;
     if (h->lws)
         lws_context_destroy(h->lws);
     h->lws = NULL;
@@ -165,17 +170,22 @@ static void hub_shutdown(hub *h)
     ws_mask_free();
 }
 
+/* 0: run; 1: done (--version printed); -1: bad arguments. */
 static int hub_parse_args(int argc, char **argv, const char **config)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         if (c == 'c') {
             *config = optarg;
+        } else if (c == 'V') {
+            printf("epos-hub %s\n", EPOS_VERSION);
+            return 1;
         } else {
-            fprintf(stderr, "usage: epos-hub [--config FILE]\n");
+            fprintf(stderr, "usage: epos-hub [--config FILE] [--version]\n");
             return -1;
         }
     }
@@ -189,8 +199,9 @@ int main(int argc, char **argv)
     char err[512];
     int rc = 1;
 
-    if (hub_parse_args(argc, argv, &config) != 0)
-        return 2;
+    int args = hub_parse_args(argc, argv, &config);
+    if (args != 0)
+        return args > 0 ? 0 : 2;
     if (config_load(&h.cfg, config, err, sizeof(err)) != 0) {
         fprintf(stderr, "epos-hub: %s\n", err);
         return 1;
@@ -228,7 +239,12 @@ int main(int argc, char **argv)
                 h.cfg.tls_cert[0] ? " (check tls_cert and tls_key)" : "");
         goto out;
     }
-    if (listen_start(&h, err, sizeof(err)) != 0) {
+    if (!(h.admin = admin_start(h.loop, h.cfg.admin_host, h.cfg.admin_port, health_hooks(), err,
+                                sizeof(err)))) {
+        fprintf(stderr, "epos-hub: %s\n", err);
+        goto out;
+    }
+    if (portlock_take(&h, err, sizeof(err)) != 0 || listen_start(&h, err, sizeof(err)) != 0) {
         fprintf(stderr, "epos-hub: %s\n", err);
         goto out;
     }
@@ -241,6 +257,7 @@ int main(int argc, char **argv)
     uv_timer_init(h.loop, &h.drain);
     h.tick.data = h.drain.data = &h;
     uv_timer_start(&h.tick, hub_on_tick, 1000, 1000);
+    log_info("admin port %s:%d (/metrics /healthz /readyz)", h.cfg.admin_host, admin_port(h.admin));
     log_info("listening on %s:%d%s, web root %s", h.cfg.listen_host, h.cfg.port,
              h.cfg.tls_cert[0] ? " (TLS)" : "", h.cfg.web_root);
 
@@ -254,6 +271,8 @@ int main(int argc, char **argv)
     config_free(&h.cfg);
     return rc;
 out:
+    portlock_release();
+    admin_close(h.admin);
     if (h.lws)
         lws_context_destroy(h.lws);
     if (h.pg)

@@ -264,6 +264,7 @@ void routes_dispatch(http_req *r)
         path_known = 1;
         if (routes[i].method == r->method) {
             hit = &routes[i];
+            r->route = hit->pattern;
             id = rid;
             break;
         }

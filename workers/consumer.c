@@ -28,10 +28,8 @@ static void consumer_outcome(const job_t *job, int outcome, double secs, void *a
     job_stats *st = s->stats;
     if (job->started_ns) {
         st->in_flight--;
-        if (outcome != QUEUE_RELEASED) {
-            st->latency_sum += secs;
-            st->latency_count++;
-        }
+        if (outcome != QUEUE_RELEASED)
+            prom_hist_observe(&st->duration, secs);
     }
     switch (outcome) {
     case QUEUE_DONE:

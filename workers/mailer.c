@@ -99,6 +99,7 @@ static void *mailer_thread(void *arg)
             m->stats.max_batch = batch.n;
         pthread_mutex_unlock(&m->lock);
 
+        uint64_t t0 = uv_hrtime();
         if (!hopened && m->hooks.open) {
             hctx = m->hooks.open(m->hooks.arg);
             hopened = 1;
@@ -106,6 +107,7 @@ static void *mailer_thread(void *arg)
         mailer_session_run(m, &batch, hctx);
 
         pthread_mutex_lock(&m->lock);
+        prom_hist_observe(&m->stats.session_time, (double)(uv_hrtime() - t0) / 1e9);
         m->idle++;
         m->in_flight -= batch.n;
         list_splice(&m->done, &batch);

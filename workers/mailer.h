@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "epos/config.h"
+#include "epos/prom.h"
 #include "mime.h"
 
 /* What became of a mail, as given to its done callback. */
@@ -83,6 +84,7 @@ typedef struct mailer_stats {
     uint64_t queued;    /* now: accepted, waiting for a thread */
     uint64_t pauses;    /* times the breaker opened */
     uint64_t in_flight; /* now: in a session */
+    prom_hist session_time; /* seconds of each session */
 } mailer_stats;
 
 /* Start `threads` sending threads (<= 0: 4; at most 64), each running one

@@ -64,19 +64,15 @@ static int worker_run(worker_t *w)
     }
     if (consumer_start(w) != 0 || worker_start_services(w) != 0)
         return -1;
-    if (cfg->metrics_port > 0) {
-        int rc = metrics_listen(w->metrics, cfg->listen_host, cfg->metrics_port);
-        if (rc != 0) {
-            log_error("cannot serve /metrics on %s:%d: %s", cfg->listen_host, cfg->metrics_port,
-                      uv_strerror(rc));
-            return -1;
-        }
+    char err[256];
+    int port = metrics_listen(w->metrics, cfg->admin_host, cfg->admin_port, err, sizeof(err));
+    if (port < 0) {
+        log_error("%s", err);
+        return -1;
     }
-    char where[32] = "off";
-    if (cfg->metrics_port > 0)
-        snprintf(where, sizeof(where), "on port %d", cfg->metrics_port);
-    log_info("started: consumer %s, %zu job kinds, %d jobs in flight at most, /metrics %s",
-             w->consumer, job_nkinds, o.concurrency, where);
+    log_info("admin port %s:%d (/metrics /healthz /readyz)", cfg->admin_host, port);
+    log_info("started: consumer %s, %zu job kinds, %d jobs in flight at most", w->consumer,
+             job_nkinds, o.concurrency);
     return 0;
 }
 
@@ -192,8 +188,11 @@ static int worker_args(int argc, char **argv, const char **config_path)
             *config_path = argv[++i];
         } else if (strncmp(argv[i], "--config=", 9) == 0) {
             *config_path = argv[i] + 9;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("epos-worker %s\n", EPOS_VERSION);
+            return 0;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: epos-worker [--config FILE]\n"
+            printf("usage: epos-worker [--config FILE] [--version]\n"
                    "Relays the outbox to the job streams and runs the jobs; every configuration\n"
                    "key may be overridden by an EPOS_* environment variable.\n");
             return 0;

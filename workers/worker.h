@@ -9,6 +9,7 @@
 
 #include "epos/config.h"
 #include "epos/pgq.h"
+#include "epos/prom.h"
 #include "epos/queue.h"
 #include "epos/rds.h"
 
@@ -113,16 +114,15 @@ typedef struct job_stats {
     uint64_t dead;
     uint64_t released; /* put back at shutdown */
     int64_t in_flight;
-    double latency_sum; /* seconds, of every finished attempt */
-    uint64_t latency_count;
+    prom_hist duration; /* seconds, of every finished attempt */
 } job_stats;
 
 /* One job_stats per registered kind (in job_kinds order). NULL on OOM. */
 metrics_t *metrics_create(worker_t *w);
 job_stats *metrics_kind(metrics_t *m, size_t i);
-/* Serve GET /metrics (Prometheus text) and GET /healthz on host:port.
- * Returns 0, or a negative libuv error. */
-int metrics_listen(metrics_t *m, const char *host, int port);
+/* Serve /metrics, /healthz and /readyz on the admin port host:port (0: a
+ * free one). Returns the port bound, or -1 with one line in err. */
+int metrics_listen(metrics_t *m, const char *host, int port, char *err, size_t errlen);
 /* Close the listener and open connections (uv_close). */
 void metrics_close(metrics_t *m);
 /* Free after the loop ran dry. */

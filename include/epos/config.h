@@ -12,6 +12,9 @@ typedef struct epos_config {
     char *tls_key;         /* tls_key */
     char *allowed_origins; /* allowed_origins    comma list; empty: same host only */
     char *web_root;        /* web_root           static files of the web client */
+    char *admin_host;      /* admin_host         the admin port's address, default 127.0.0.1 */
+    int admin_port;        /* admin_port         /metrics /healthz /readyz of this process;
+                              0 (default): a free port, logged at start */
     /* stores */
     char *pg_conninfo;        /* pg_conninfo        libpq connection string (the hub's role) */
     char *worker_pg_conninfo; /* worker_pg_conninfo the worker's, when not pg_conninfo */
@@ -57,8 +60,8 @@ typedef struct epos_config {
                             *                    deferred (4xx), comma-separated; dead after the last */
     int mail_pause_max_ms; /* mail_pause_max_ms  longest pause of the mailer while the relay
                             *                    refuses everything (the breaker), default 60000 */
+    int event_retention_days; /* event_retention_days events kept for resume, default 400 */
     /* worker */
-    int metrics_port;       /* metrics_port       the worker's /metrics, 0 off, default 0 */
     int worker_concurrency; /* worker_concurrency jobs in flight per worker, default 64 */
     int mail_sessions;      /* mail_sessions      parallel SMTP sessions per worker, default 2 */
     int job_max_attempts;   /* job_max_attempts   default 8 */
@@ -83,6 +86,10 @@ int config_set(epos_config *cfg, const char *key, const char *value, char *err, 
  * in the environment without EPOS_<PROCESS>_PG_CONNINFO clears those keys at
  * load, so it then points every process at one database. */
 void config_pg_for(epos_config *cfg, const char *process);
+
+/* The text form of key's value (a string key's own text, or an int written
+ * into buf), or NULL for an unknown key. */
+const char *config_get(const epos_config *cfg, const char *key, char *buf, size_t len);
 
 void config_free(epos_config *cfg);
 

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 typedef struct pgq_pool pgq_pool;
+struct prom_hist;
 
 /* Called exactly once per accepted query. res is NULL when the query did not
  * complete because its connection was lost (or the pool closed): the outcome
@@ -67,6 +68,8 @@ int pgq_live(const pgq_pool *p);
 /* Queries waiting for a connection. */
 int pgq_queued(const pgq_pool *p);
 
+/* Seconds from sending each query to its result (core/prom.c histogram). */
+const struct prom_hist *pgq_query_time(const pgq_pool *p);
 /* Close every connection and handle; callbacks of queued and in-flight
  * queries run with NULL before this returns (calls they make fail with -1).
  * The state callback is not called. Safe inside any pgq callback. done

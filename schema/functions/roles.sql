@@ -36,7 +36,7 @@ DECLARE
                              'epos_outbox_relayed',
                              'epos_outbox_release', 'epos_outbox_done', 'epos_outbox_requeue',
                              'epos_outbox_purge', 'epos_digest_collect', 'epos_mail_release',
-                             'epos_reminders_due', 'epos_reminders_next'];
+                             'epos_reminders_due', 'epos_reminders_next', 'epos_events_maintain'];
     v_name   text;
     v_obj    record;
 BEGIN

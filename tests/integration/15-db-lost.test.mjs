@@ -115,7 +115,7 @@ test("hub, worker and eposctl that cannot reach PostgreSQL name it without the p
   const [hubRun, workerRun, ctlRun] = await Promise.all([
     runToExit(join(BUILD_DIR, "epos-hub"), ["--config", CONF], { env: { ...env, EPOS_PORT: String(await freePort()) } }),
     runToExit(join(BUILD_DIR, "epos-worker"), ["--config", CONF],
-      { env: { ...env, EPOS_METRICS_PORT: String(await freePort()) } }),
+      { env: { ...env, EPOS_ADMIN_PORT: String(await freePort()) } }),
     runToExit(join(BUILD_DIR, "eposctl"), ["--config", CONF, "migrate"], { env }),
   ]);
   for (const [name, r] of [["epos-hub", hubRun], ["epos-worker", workerRun], ["eposctl", ctlRun]]) {

@@ -42,6 +42,9 @@ void fanout_refresh_user(fanout *f, int64_t uid)
 void health_handle(http_req *r)
 {
 }
+void health_observe_http(int method, const char *route, double secs)
+{
+}
 void api_login(http_req *r, json_t *body)
 {
 }

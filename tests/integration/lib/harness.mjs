@@ -248,30 +248,34 @@ function handle(p, extra) {
   };
 }
 
-/** Start build/epos-hub --config FILE on a free port (or `port`), with EPOS_*
- *  overrides in env; resolve once GET /healthz answers 200. Returns
- *  {url, wsUrl, port, pid, proc, exited, output(), kill(sig), stop()}. */
-export async function startHub({ port, env: extra = {}, config: conf = CONF, args = [], timeoutMs = 30000 } = {}) {
+/** Start build/epos-hub --config FILE on a free port (or `port`), its admin
+ *  port on another free port (or `adminPort`), with EPOS_* overrides in env;
+ *  resolve once GET /healthz answers 200 on the admin port. Returns
+ *  {url, wsUrl, port, adminUrl, adminPort, pid, proc, exited, output(), kill(sig), stop()}. */
+export async function startHub({ port, adminPort, env: extra = {}, config: conf = CONF, args = [], timeoutMs = 30000 } = {}) {
   port ??= await freePort();
+  adminPort ??= await freePort();
   const name = extra.EPOS_INSTANCE || `hub-${port}`;
   const p = spawnProcess(join(BUILD_DIR, "epos-hub"), ["--config", conf, ...args],
-    { env: { EPOS_PORT: String(port), EPOS_INSTANCE: name, ...extra }, name });
+    { env: { EPOS_PORT: String(port), EPOS_ADMIN_PORT: String(adminPort), EPOS_INSTANCE: name, ...extra }, name });
   const url = `http://127.0.0.1:${port}`;
-  await awaitReady(p, "GET /healthz 200", () => httpOk(`${url}/healthz`), timeoutMs);
-  return handle(p, { url, wsUrl: `ws://127.0.0.1:${port}/ws`, port });
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  await awaitReady(p, "GET /healthz 200", () => httpOk(`${adminUrl}/healthz`), timeoutMs);
+  return handle(p, { url, wsUrl: `ws://127.0.0.1:${port}/ws`, port, adminUrl, adminPort });
 }
 
-/** Start build/epos-worker --config FILE with its /metrics on a free port (or
- *  `metricsPort`); resolve once GET /metrics answers 200. Returns
- *  {metricsUrl, metricsPort, pid, proc, exited, output(), kill(sig), stop()}. */
+/** Start build/epos-worker --config FILE with its admin port (/metrics) on a
+ *  free port (or `metricsPort`); resolve once GET /metrics answers 200. Returns
+ *  {metricsUrl, metricsPort, adminUrl, pid, proc, exited, output(), kill(sig), stop()}. */
 export async function startWorker({ metricsPort, env: extra = {}, config: conf = CONF, args = [], timeoutMs = 30000 } = {}) {
   metricsPort ??= await freePort();
   const name = extra.EPOS_INSTANCE || `worker-${metricsPort}`;
   const p = spawnProcess(join(BUILD_DIR, "epos-worker"), ["--config", conf, ...args],
-    { env: { EPOS_METRICS_PORT: String(metricsPort), EPOS_INSTANCE: name, ...extra }, name });
-  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    { env: { EPOS_ADMIN_PORT: String(metricsPort), EPOS_INSTANCE: name, ...extra }, name });
+  const adminUrl = `http://127.0.0.1:${metricsPort}`;
+  const metricsUrl = `${adminUrl}/metrics`;
   await awaitReady(p, "GET /metrics 200", () => httpOk(metricsUrl), timeoutMs);
-  return handle(p, { metricsUrl, metricsPort });
+  return handle(p, { metricsUrl, metricsPort, adminUrl });
 }
 
 /** Run a program that is expected to exit by itself (e.g. a hub refusing a bad
