@@ -57,9 +57,14 @@ BEGIN
           FROM pg_class c
          WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
            AND c.relowner <> 'epos_ctl'::regrole
+           -- Not an extension's; not a sequence or other relation another
+           -- one owns (it follows its owner) — but a partition is handed
+           -- over itself: ALTER TABLE … OWNER does not recurse into them.
            AND NOT EXISTS (SELECT 1 FROM pg_depend d
                             WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                              AND d.deptype IN ('e', 'a', 'i'))
+                              AND (d.deptype = 'e'
+                                   OR (d.deptype IN ('a', 'i') AND d.refobjid <> c.oid
+                                       AND NOT c.relispartition)))
          ORDER BY c.relkind = 'S', c.oid
     LOOP
         EXECUTE format('ALTER %s %s OWNER TO epos_ctl',

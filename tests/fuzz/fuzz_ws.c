@@ -96,6 +96,19 @@ void http_reply_error(http_req *r, int status, const char *code, const char *mes
 void fanout_user_add(fanout *f, session *s)
 {
 }
+uint32_t fanout_user_count(fanout *f, int64_t uid)
+{
+    return 1;
+}
+
+void ws_mask_watch(int fd, struct session *s)
+{
+}
+
+void ws_mask_forget(int fd)
+{
+}
+
 void fanout_user_del(fanout *f, session *s)
 {
 }
@@ -147,6 +160,8 @@ static int is_decimal(const char *s, int zero_ok)
     return !errno && *end == '\0' && strcmp(again, s) == 0 && (v > 0 || (zero_ok && v == 0));
 }
 
+static int pgq_exec_park(const char *stmt, pgq_cb *cb, void *arg);
+
 int pgq_exec(pgq_pool *p, const char *stmt, int n, const char *const *params, pgq_cb *cb, void *arg)
 {
     for (int i = 0; i < n; i++)
@@ -154,15 +169,25 @@ int pgq_exec(pgq_pool *p, const char *stmt, int n, const char *const *params, pg
     FUZZ_CHECK(n >= 2 && strcmp(params[0], "1") == 0); /* the token's user */
     if (strcmp(stmt, "ws_hello") == 0) {
         FUZZ_CHECK(n == 2 && strcmp(params[1], "1") == 0);
-    } else if (strcmp(stmt, "chat_send") == 0) {
-        FUZZ_CHECK(n == 4 && is_decimal(params[1], 0));
+        return pgq_exec_park(stmt, cb, arg);
+    }
+    /* Every write carries the socket's session last (hub/statements.c). */
+    FUZZ_CHECK(n >= 3 && is_decimal(params[n - 1], 0));
+    if (strcmp(stmt, "chat_send") == 0) {
+        FUZZ_CHECK(n == 5 && is_decimal(params[1], 0));
         size_t chars = fuzz_utf8_count(params[3], strlen(params[3]));
         FUZZ_CHECK(chars <= (size_t)the_hub->cfg.max_text);
     } else if (strcmp(stmt, "chat_read") == 0) {
-        FUZZ_CHECK(n == 3 && is_decimal(params[1], 0) && is_decimal(params[2], 1));
+        FUZZ_CHECK(n == 4 && is_decimal(params[1], 0) && is_decimal(params[2], 1));
     } else {
-        FUZZ_CHECK(strcmp(stmt, "chat_typing") == 0 && n == 2 && is_decimal(params[1], 0));
+        FUZZ_CHECK(strcmp(stmt, "chat_typing") == 0 && n == 3 && is_decimal(params[1], 0));
     }
+    return pgq_exec_park(stmt, cb, arg);
+}
+
+/* Keep the call until the input's next step answers it. */
+static int pgq_exec_park(const char *stmt, pgq_cb *cb, void *arg)
+{
     FUZZ_CHECK(npending < PENDING_MAX);
     pending[npending].cb = cb;
     pending[npending].arg = arg;
@@ -350,7 +375,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (getenv("FUZZ_WS_DUMP")) /* to read what an input did */
         for (size_t off = 0; off < wire.len; off += strlen(wire.out + off) + 1)
             fprintf(stderr, "<< %s\n", wire.out + off);
-    ws_closed(&pss);
+    ws_closed(FUZZ_WSI, &pss);
     free(wire.out);
     return 0;
 }
