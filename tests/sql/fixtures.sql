@@ -47,3 +47,8 @@ INSERT INTO guardians (user_id, child_id) VALUES
     (900201, 900301), (900202, 900302), (900203, 900303), (900204, 900301);
 INSERT INTO sessions (id, user_id, expires_at)
 SELECT id, id, now() + interval '1 day' FROM users WHERE id BETWEEN 900001 AND 999999;
+-- The days around today (UTC, the orgs' time zone) are workdays of both orgs
+-- by their calendar, so no test depends on the weekday it runs on.
+INSERT INTO org_calendar (org_id, day, kind)
+SELECT o, (now() AT TIME ZONE 'UTC')::date + d, 'workday'
+  FROM unnest(ARRAY[900001, 900002]) AS o, generate_series(-7, 7) AS d;
