@@ -13,11 +13,12 @@
 #include "handlers.h"
 #include "http.h"
 #include "hub.h"
+#include "ratelimit.h"
 
 #define LOGIN_FAIL_WINDOW_S 900
 #define PASSWORD_MIN 8
-#define ADDR_FAIL_FACTOR 10
-#define HASH_INFLIGHT_MAX 64 /* yescrypt jobs queued on the thread pool at once */
+#define LOGIN_RETRY_UNAVAILABLE_S 5 /* Retry-After while Redis is away */
+#define HASH_INFLIGHT_MAX 64        /* yescrypt jobs queued on the thread pool at once */
 #define PASSWORD_MAX 128
 
 /* A verify against this when the login is unknown keeps the timing the same. */
@@ -31,7 +32,8 @@ typedef struct login_req {
     char newhash[256];
     int64_t uid;
     int ok, must_change;
-    char keys[2][200]; /* Redis keys of the failure counters */
+    long long delay_ms; /* the wait a failure of this attempt imposes */
+    char keys[2][512];  /* Redis keys of the failure counters */
 } login_req;
 
 static void login_req_free(login_req *l)
@@ -44,13 +46,26 @@ static void login_req_free(login_req *l)
     free(l);
 }
 
-/* Every attempt was counted before its verify (login_count): parallel
- * guesses cannot slip past the limit. A success gives its count back. */
+/* Every attempt was counted before its verify (login_reserve): parallel
+ * guesses cannot slip past the limit. A success gives its count back. A
+ * failure that earned a delay says so (Retry-After): the next try of that
+ * login from that address is refused until then. */
 static void login_fail(login_req *l)
 {
     log_info("login failed for \"%s\" from %s", l->login, l->r->peer);
-    http_reply_error(l->r, 401, "unauthorized", "Неверный логин или пароль");
+    if (l->delay_ms)
+        http_reply_later(l->r, 401, "unauthorized", "Неверный логин или пароль",
+                         ratelimit_retry_secs((uint64_t)l->delay_ms));
+    else
+        http_reply_error(l->r, 401, "unauthorized", "Неверный логин или пароль");
 }
+
+/* A verified login: forget the failures of this login from this address and
+ * give the address its count back. */
+static const char login_forget_lua[] =
+    "redis.call('DEL', KEYS[1]) "
+    "if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end "
+    "return 0";
 
 static void session_created(PGresult *res, void *arg)
 {
@@ -69,8 +84,8 @@ static void session_created(PGresult *res, void *arg)
         http_reply_error(l->r, 500, "internal", "Не удалось создать сеанс");
         goto out;
     }
-    rds_command(the_hub->redis, NULL, NULL, "DEL %s", l->keys[0]);
-    rds_command(the_hub->redis, NULL, NULL, "DECR %s", l->keys[1]);
+    rds_command(the_hub->redis, NULL, NULL, "EVAL %s 2 %s %s", login_forget_lua, l->keys[0],
+                l->keys[1]);
     http_reply_json(l->r, 200, json_pack("{s:s, s:o}", "token", token, "user", user));
 out:
     login_req_free(l);
@@ -105,19 +120,52 @@ static void login_verified(uv_work_t *w, int status)
     }
 }
 
-static void login_looked_up(PGresult *res, void *arg)
+/* Reserve one attempt of a login from an address, before its verify.
+ * KEYS[1]: that login from that address, a hash {n: failures, until: ms};
+ * KEYS[2]: the address's failures. ARGV: login_fail_max,
+ * login_addr_fail_max, first delay ms, longest delay ms, window s.
+ * Returns {0, ms to wait} (refused: nothing counted, nothing extended) or
+ * {1, delay ms the attempt buys if it fails}. The address's window runs
+ * from its first failure; the login's from its last verified attempt. */
+static const char login_reserve_lua[] =
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[2]) then "
+    "  local ttl = redis.call('PTTL', KEYS[2]) if ttl < 1 then ttl = 1000 end return {0, ttl} end "
+    "local untl = tonumber(redis.call('HGET', KEYS[1], 'until') or '0') "
+    "if untl > now then return {0, untl - now} end "
+    "local over = redis.call('HINCRBY', KEYS[1], 'n', 1) - tonumber(ARGV[1]) "
+    "local delay = 0 "
+    "if over >= 0 then "
+    "  delay = math.min(tonumber(ARGV[3]) * 2 ^ math.min(over, 30), tonumber(ARGV[4])) "
+    "  delay = math.floor(delay) redis.call('HSET', KEYS[1], 'until', now + delay) end "
+    "redis.call('EXPIRE', KEYS[1], ARGV[5]) "
+    "if redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[5]) end "
+    "return {1, delay}";
+
+static void login_reserved(redisAsyncContext *c, void *reply, void *arg)
 {
     login_req *l = arg;
-    if (!pgq_ok(res)) {
-        http_reply_pg_error(l->r, res);
+    redisReply *rep = reply;
+    /* Without Redis no attempt can be counted: none is verified (fail
+     * closed), or guesses would be free for as long as Redis is away. */
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_INTEGER ||
+        rep->element[1]->type != REDIS_REPLY_INTEGER) {
+        http_reply_later(l->r, 503, "unavailable", "Вход временно недоступен, повторите позже",
+                         LOGIN_RETRY_UNAVAILABLE_S);
         login_req_free(l);
         return;
     }
-    if (PQntuples(res) == 1 && strcmp(pgq_get(res, 0, "disabled"), "f") == 0) {
-        l->uid = pgq_get_ll(res, 0, "uid", 0);
-        const char *h = pgq_get(res, 0, "password_hash");
-        l->hash = h ? strdup(h) : NULL;
+    long long wait = rep->element[1]->integer;
+    if (!rep->element[0]->integer) {
+        http_reply_later(l->r, 429, "rate_limited",
+                         "Слишком много неудачных попыток входа, попробуйте позже",
+                         ratelimit_retry_secs(wait > 0 ? (uint64_t)wait : 0));
+        login_req_free(l);
+        return;
     }
+    l->delay_ms = wait;
     l->work.data = l;
     if (hub_hash_queue(&l->work, verify_work, login_verified) != 0) {
         http_reply_error(l->r, 503, "unavailable", "Сервис перегружен, повторите позже");
@@ -125,51 +173,35 @@ static void login_looked_up(PGresult *res, void *arg)
     }
 }
 
-/* INCR both counters and set their window in one step; returns the counts. */
-static const char login_count_lua[] =
-    "local a = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) "
-    "local b = redis.call('INCR', KEYS[2]) redis.call('EXPIRE', KEYS[2], ARGV[1]) "
-    "return {a, b}";
-
-static void login_counted(redisAsyncContext *c, void *reply, void *arg)
+/* The database said what the login is (one normalization, epos_login_find)
+ * and whose: the counters are keyed by that, then the attempt is reserved. */
+static void login_found(PGresult *res, void *arg)
 {
     login_req *l = arg;
-    redisReply *rep = reply;
-    /* Redis down: counting is best effort; the login itself goes on. */
-    for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
-        redisReply *e = rep->element[i];
-        /* Many families share one address (a school's NAT): the address may
-         * fail ten times as often as one login before it is refused. */
-        long long max = (long long)the_hub->cfg.login_fail_max * (i == 0 ? 1 : ADDR_FAIL_FACTOR);
-        if (e->type == REDIS_REPLY_INTEGER && e->integer > max) {
-            http_reply_error(l->r, 429, "rate_limited",
-                             "Слишком много неудачных попыток входа, попробуйте позже");
-            login_req_free(l);
-            return;
-        }
-    }
-    const char *params[1] = {l->login};
-    if (pgq_exec_sql(the_hub->pg, "SELECT uid, password_hash, disabled FROM epos_login_lookup($1)",
-                     1, params, login_looked_up, l) != 0) {
-        http_reply_error(l->r, 503, "unavailable", "База данных недоступна, повторите позже");
+    const char *key = pgq_ok(res) && PQntuples(res) == 1 ? pgq_get(res, 0, "login_key") : NULL;
+    if (!key) {
+        http_reply_pg_error(l->r, res);
         login_req_free(l);
+        return;
     }
-}
-
-/* Trim and lower-case as epos_login_lookup does, so "  Parent1 " shares
- * the counter of "parent1". */
-static void login_normalize(char *login)
-{
-    size_t n = strlen(login), b = 0;
-    while (b < n && (login[b] == ' ' || (login[b] >= '\t' && login[b] <= '\r')))
-        b++;
-    while (n > b && (login[n - 1] == ' ' || (login[n - 1] >= '\t' && login[n - 1] <= '\r')))
-        n--;
-    memmove(login, login + b, n - b);
-    login[n - b] = '\0';
-    for (char *p = login; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
+    const char *disabled = pgq_get(res, 0, "disabled"), *h = pgq_get(res, 0, "password_hash");
+    if (disabled && strcmp(disabled, "f") == 0) {
+        l->uid = pgq_get_ll(res, 0, "uid", 0);
+        l->hash = h ? strdup(h) : NULL;
+    }
+    const epos_config *cfg = &the_hub->cfg;
+    char args[5][24];
+    snprintf(l->keys[0], sizeof(l->keys[0]), "epos:loginfail:login:%s:%s", l->r->peer, key);
+    snprintf(l->keys[1], sizeof(l->keys[1]), "epos:loginfail:addr:%s", l->r->peer);
+    snprintf(args[0], sizeof(args[0]), "%d", cfg->login_fail_max);
+    snprintf(args[1], sizeof(args[1]), "%d", cfg->login_addr_fail_max);
+    snprintf(args[2], sizeof(args[2]), "%lld", cfg->login_delay_s * 1000LL);
+    snprintf(args[3], sizeof(args[3]), "%lld", cfg->login_delay_max_s * 1000LL);
+    snprintf(args[4], sizeof(args[4]), "%d", LOGIN_FAIL_WINDOW_S);
+    if (rds_command(the_hub->redis, login_reserved, l, "EVAL %s 2 %s %s %s %s %s %s %s",
+                    login_reserve_lua, l->keys[0], l->keys[1], args[0], args[1], args[2], args[3],
+                    args[4]) != 0)
+        login_reserved(NULL, NULL, l);
 }
 
 static int hash_inflight;
@@ -205,14 +237,13 @@ void api_login(http_req *r, json_t *body)
     }
     l->r = r;
     http_req_ref(r);
-    login_normalize(l->login);
-    snprintf(l->keys[0], sizeof(l->keys[0]), "epos:loginfail:login:%s", l->login);
-    snprintf(l->keys[1], sizeof(l->keys[1]), "epos:loginfail:addr:%s", r->peer);
-    char window[16];
-    snprintf(window, sizeof(window), "%d", LOGIN_FAIL_WINDOW_S);
-    if (rds_command(the_hub->redis, login_counted, l, "EVAL %s 2 %s %s %s", login_count_lua,
-                    l->keys[0], l->keys[1], window) != 0)
-        login_counted(NULL, NULL, l);
+    const char *params[1] = {l->login};
+    if (pgq_exec_sql(the_hub->pg,
+                     "SELECT login_key, uid, password_hash, disabled FROM epos_login_find($1)", 1,
+                     params, login_found, l) != 0) {
+        http_reply_error(r, 503, "unavailable", "База данных недоступна, повторите позже");
+        login_req_free(l);
+    }
 }
 
 /* ---- POST /api/password ------------------------------------------------ */
@@ -271,9 +302,10 @@ static void password_hash_loaded(PGresult *res, void *arg)
     }
 }
 
-/* INCR one counter and set its window; returns the count. */
+/* INCR one counter and set its window; returns the count and the ms left of the window. */
 static const char password_count_lua[] =
-    "local a = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) return a";
+    "local a = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) "
+    "return {a, redis.call('PTTL', KEYS[1])}";
 
 /* Guesses of the old password are counted per user like failed logins
  * (login_fail_max per window), before the hash is loaded; without Redis the
@@ -283,14 +315,19 @@ static void password_counted(redisAsyncContext *c, void *reply, void *arg)
     login_req *l = arg;
     redisReply *rep = reply;
     char uid[24], sid[24];
-    if (!rep || rep->type != REDIS_REPLY_INTEGER) {
-        http_reply_error(l->r, 503, "unavailable", "Сервис временно недоступен, повторите позже");
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_INTEGER ||
+        rep->element[1]->type != REDIS_REPLY_INTEGER) {
+        http_reply_later(l->r, 503, "unavailable", "Сервис временно недоступен, повторите позже",
+                         LOGIN_RETRY_UNAVAILABLE_S);
         login_req_free(l);
         return;
     }
-    if (rep->integer > (long long)the_hub->cfg.login_fail_max) {
-        http_reply_error(l->r, 429, "rate_limited",
-                         "Слишком много неверных паролей, попробуйте позже");
+    if (rep->element[0]->integer > (long long)the_hub->cfg.login_fail_max) {
+        long long left = rep->element[1]->integer;
+        http_reply_later(l->r, 429, "rate_limited",
+                         "Слишком много неверных паролей, попробуйте позже",
+                         ratelimit_retry_secs(left > 0 ? (uint64_t)left : 0));
         login_req_free(l);
         return;
     }

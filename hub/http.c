@@ -75,6 +75,12 @@ void http_reply_error(http_req *r, int status, const char *code, const char *mes
                     json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
 }
 
+void http_reply_later(http_req *r, int status, const char *code, const char *message, unsigned secs)
+{
+    r->retry_after = secs;
+    http_reply_error(r, status, code, message);
+}
+
 static int http_method_of(struct lws *wsi, char *path, size_t len)
 {
     static const struct {
@@ -155,6 +161,13 @@ static void http_hold(struct lws *wsi)
     lws_rx_flow_control(wsi, 0);
 }
 
+/* An /api request with its body: over a budget it is answered 429 here. */
+static void http_dispatch(http_req *r)
+{
+    if (api_limit_admit(r))
+        routes_dispatch(r);
+}
+
 static int http_begin(struct lws *wsi, http_pss *pss)
 {
     http_req *r = calloc(1, sizeof(*r));
@@ -195,7 +208,7 @@ static int http_begin(struct lws *wsi, http_pss *pss)
             return 0; /* the body follows in LWS_CALLBACK_HTTP_BODY */
     }
     http_hold(wsi);
-    routes_dispatch(r);
+    http_dispatch(r);
     return 0;
 }
 
@@ -225,6 +238,16 @@ static void http_body(http_req *r, const char *in, size_t len)
     r->body[r->blen] = '\0';
 }
 
+static int http_retry_header(http_req *r, unsigned char **p, unsigned char *end)
+{
+    char secs[16];
+    if (!r->retry_after)
+        return 0;
+    int n = snprintf(secs, sizeof(secs), "%u", r->retry_after);
+    return lws_add_http_header_by_name(
+        r->wsi, (const unsigned char *)"retry-after:", (const unsigned char *)secs, n, p, end);
+}
+
 /* Headers and body in one write: a second small write would wait for the
  * client's delayed ACK of the first. The connection is killed (after this
  * call returns) when the write fails or the client asked to close. */
@@ -241,7 +264,7 @@ static void http_send(http_req *r)
     if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, r->rlen, &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)"no-store", 8, &p, end) ||
-        lws_finalize_http_header(wsi, &p, end))
+        http_retry_header(r, &p, end) || lws_finalize_http_header(wsi, &p, end))
         goto kill;
     memcpy(p, r->resp, r->rlen);
     p += r->rlen;
@@ -286,10 +309,13 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         http_hold(wsi);
         /* A GET or DELETE was dispatched at once; a body it carried changes nothing. */
         if (pss->r && !pss->r->dispatched && !pss->r->answered)
-            routes_dispatch(pss->r);
+            http_dispatch(pss->r);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return 0; /* answers are written by http_send */
+        return 0;                  /* answers are written by http_send */
+    case LWS_CALLBACK_WSI_DESTROY: /* every connection's last word (protocols[0]) */
+        http_guard_forget(wsi);
+        return 0;
     /* A mount binds this protocol per request and drops it (freeing the
      * per-session data) when the transaction ends or the client goes. */
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:

@@ -25,8 +25,9 @@ typedef struct http_req {
     int token_bad;    /* a token was given but is invalid or expired */
     int api_key_ok;   /* "Authorization: ApiKey <key>" matched */
     char peer[64];
-    const char *route; /* the matched route pattern (static), NULL: none */
-    uint64_t t0_ns;    /* uv_hrtime() at the request's head */
+    const char *route;    /* the matched route pattern (static), NULL: none */
+    unsigned retry_after; /* seconds for a Retry-After header of the answer, 0: none */
+    uint64_t t0_ns;       /* uv_hrtime() at the request's head */
     /* the response */
     int status;
     const char *ctype;
@@ -46,6 +47,9 @@ void http_reply_json(http_req *r, int status, json_t *v);
 void http_reply_pg_error(http_req *r, const PGresult *res);
 /* {"error":{"code","message"}} */
 void http_reply_error(http_req *r, int status, const char *code, const char *message);
+/* The same with "Retry-After: secs" (429, 503, or a failed login's delay). */
+void http_reply_later(http_req *r, int status, const char *code, const char *message,
+                      unsigned secs);
 
 /* One "name=value" fragment of the query string (url-decoded) into args;
  * frag is changed. Without '=' or with invalid UTF-8 it is dropped. */
@@ -54,6 +58,12 @@ void http_arg_add(json_t *args, char *frag);
  * is valid at now, else token_bad; "ApiKey <key>" sets api_key_ok. */
 void http_auth_header(http_req *r, const char *hdr, long long now);
 
+/* api_limit.c: take one request of r's budgets (its address, its user, or
+ * the API key); 1: go on, 0: answered 429 with Retry-After. api_limit_sweep
+ * forgets idle buckets (every tick); api_limit_free at shutdown. */
+int api_limit_admit(http_req *r);
+void api_limit_sweep(void);
+void api_limit_free(void);
 /* routes.c: find and run the handler; answers 404/405 itself. */
 void routes_dispatch(http_req *r);
 /* health.c: /healthz, /readyz, /metrics. */

@@ -3,7 +3,9 @@
 #define EPOS_HUB_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "epos/config.h"
@@ -75,6 +77,18 @@ void ws_mask_forget(int fd);
 void ws_mask_free(void);
 /* http.c */
 extern const struct lws_protocols http_protocol;
+/* http_guard.c: watch the request heads arriving on an accepted fd (until
+ * it upgrades); feed is called with every read of fd (ssl: NULL on plain
+ * TCP) and returns n, or 0 when it answered 414/431 and the connection is
+ * to end. Forget when libwebsockets destroys the wsi. */
+#define HTTP_GUARD_URI_MAX 4096  /* bytes of the request line */
+#define HTTP_GUARD_HEAD_MAX 8192 /* bytes of the whole head */
+void http_guard_watch(int fd, struct lws *wsi);
+ssize_t http_guard_feed(int fd, SSL *ssl, const void *buf, ssize_t n);
+void http_guard_forget(struct lws *wsi);
+void http_guard_free(void);
+/* The most descriptors this process may hold (fd-indexed tables are this long). */
+size_t hub_fd_limit(void);
 
 /* Milliseconds of the loop's clock. */
 static inline uint64_t hub_now_ms(void)

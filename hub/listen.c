@@ -61,7 +61,9 @@ static void listen_on_readable(uv_poll_t *p, int status, int events)
          * every failure path closes it (at once, or on libuv only when its
          * poll handle has closed). Closing it here too would close a later
          * connection that was given the same number. */
-        lws_adopt_socket_vhost(h->vhost, fd);
+        struct lws *wsi = lws_adopt_socket_vhost(h->vhost, fd);
+        if (wsi)
+            http_guard_watch(fd, wsi);
     }
 }
 

@@ -9,6 +9,7 @@
 #include "epos/admin.h"
 #include "epos/log.h"
 #include "fanout.h"
+#include "http.h"
 #include "hub.h"
 #include "session.h"
 
@@ -51,6 +52,7 @@ static void hub_on_tick(uv_timer_t *t)
     hub *h = t->data;
     ws_tick(h);
     portlock_tick(h);
+    api_limit_sweep();
     if (++ticks % SWEEP_EVERY_TICKS == 0)
         fanout_sweep(h->fan);
     if (ticks % PRESENCE_EVERY_TICKS == 0)
@@ -108,6 +110,13 @@ static struct lws_context *hub_lws_create(hub *h)
     info.mounts = mounts;
     info.retry_and_idle_policy = &ws_idle_policy;
     info.timeout_secs = 20;
+    /* The deadline of a whole request head (libwebsockets does not extend it
+     * per byte): a client dribbling its head (slowloris) is cut. */
+    info.timeout_secs_ah_idle = (unsigned)h->cfg.http_head_timeout_s;
+    /* Room for every head http_guard.c lets through (it keeps less than the
+     * raw bytes: field names are tokenized), so an oversized head gets its
+     * 431 instead of being dropped by libwebsockets. */
+    info.max_http_header_data = HTTP_GUARD_HEAD_MAX + 1024;
     info.headers = hub_headers;
     if (h->cfg.tls_cert[0]) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -168,6 +177,8 @@ static void hub_shutdown(hub *h)
     fanout_free(h->fan);
     h->fan = NULL;
     ws_mask_free();
+    http_guard_free();
+    api_limit_free();
 }
 
 /* 0: run; 1: done (--version printed); -1: bad arguments. */

@@ -8,7 +8,6 @@
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -93,8 +92,10 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
     if (!real)
         real = (ssize_t(*)(int, void *, size_t, int))dlsym(RTLD_NEXT, "recv");
     ssize_t n = real(fd, buf, len, flags);
-    if (!(flags & MSG_PEEK))
+    if (!(flags & MSG_PEEK)) {
+        n = http_guard_feed(fd, NULL, buf, n);
         wm_feed(fd, buf, n);
+    }
     return n;
 }
 
@@ -104,18 +105,17 @@ int SSL_read(SSL *ssl, void *buf, int num)
     if (!real)
         real = (int (*)(SSL *, void *, int))dlsym(RTLD_NEXT, "SSL_read");
     int n = real(ssl, buf, num);
-    if (n > 0)
+    if (n > 0) {
+        n = (int)http_guard_feed(SSL_get_fd(ssl), ssl, buf, n);
         wm_feed(SSL_get_fd(ssl), buf, n);
+    }
     return n;
 }
 
 void ws_mask_watch(int fd, session *s)
 {
     if (!wm_tab) {
-        struct rlimit rl;
-        size_t cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-                         ? (size_t)rl.rlim_cur
-                         : 65536;
+        size_t cap = hub_fd_limit();
         wm_tab = calloc(cap, sizeof(*wm_tab));
         wm_cap = wm_tab ? cap : 0;
     }

@@ -39,6 +39,8 @@ typedef struct epos_config {
     int auth_timeout_ms;    /* auth_timeout_ms    default 10000 */
     int login_fail_max;     /* login_fail_max     free failed logins per login+address before delays, default 10 */
     int login_addr_fail_max; /* login_addr_fail_max failed logins per address per 15 min, default 100 */
+    int login_delay_s;      /* login_delay_s      first wait after login_fail_max failures (doubles), default 1 */
+    int login_delay_max_s;  /* login_delay_max_s  longest wait between failed logins, default 60 */
     int session_check_s;    /* session_check_s    live sockets' sessions checked every, default 5 */
     int ws_user_max;        /* ws_user_max        WebSockets per user per hub, default 20 */
     int http_user_rate;     /* http_user_rate     API requests per second per user, default 20 */
@@ -47,6 +49,7 @@ typedef struct epos_config {
     int http_addr_burst;    /* http_addr_burst    default 300 */
     int http_key_rate;      /* http_key_rate      API-key (publish) requests per second, default 200 */
     int http_key_burst;     /* http_key_burst     default 1000 */
+    int http_head_timeout_s; /* http_head_timeout_s a request head must arrive whole within, default 10 */
     /* mail */
     char *smtp_host;       /* smtp_host          default 127.0.0.1 */
     int smtp_port;         /* smtp_port          default 2525 */

@@ -73,16 +73,30 @@ LANGUAGE sql STABLE AS $$
       FROM users u WHERE u.id = p_uid
 $$;
 
--- epos_login_lookup(login) -> the row the C login handler verifies the
--- password against (login compared lower-case, surrounding blanks ignored);
--- no row for an unknown login. password_hash is NULL for an account that
+-- epos_login_find(login) -> the one normalization of a login: login_key is
+-- the login as users.login is compared (lower-case by the database's rules,
+-- so "İ" and the Kelvin sign fold too; surrounding blanks dropped). The hub
+-- keys its failed-login counters by it, so every spelling that finds a user
+-- counts against that user. Always one row: uid, password_hash and disabled
+-- are NULL for an unknown login; password_hash is NULL for an account that
 -- cannot log in yet.
+CREATE OR REPLACE FUNCTION epos_login_find(p_login text)
+RETURNS TABLE (login_key text, uid bigint, password_hash text, disabled boolean)
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT k.login_key, u.id, u.password_hash, u.disabled
+      FROM (SELECT lower(btrim(p_login)) AS login_key) k
+      LEFT JOIN users u ON u.login = k.login_key
+$$;
+
+-- epos_login_lookup(login) -> the user row of a login as epos_login_find
+-- normalizes it; no row for an unknown login.
 CREATE OR REPLACE FUNCTION epos_login_lookup(p_login text)
 RETURNS TABLE (uid bigint, password_hash text, disabled boolean, must_change_password boolean)
 LANGUAGE sql STABLE
 SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT u.id, u.password_hash, u.disabled, u.must_change_password
-      FROM users u WHERE u.login = lower(btrim(p_login))
+      FROM epos_login_find(p_login) f JOIN users u ON u.id = f.uid
 $$;
 
 -- epos_login_session(uid, ttl seconds) opens a session after a verified

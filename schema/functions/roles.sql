@@ -26,7 +26,7 @@ DECLARE
     -- readers inline.
     v_hub    text[] := ARRAY['epos_ws_hello', 'epos_chat_send', 'epos_chat_read',
                              'epos_chat_typing_ok', 'epos_events_after', 'epos_topics_seq',
-                             'epos_event_frame', 'epos_ts', 'epos_login_lookup',
+                             'epos_event_frame', 'epos_ts', 'epos_login_lookup', 'epos_login_find',
                              'epos_login_session', 'epos_password_hash_of', 'epos_password_set',
                              'epos_require_session', 'epos_sessions_dead',
                              'epos_password_link_check', 'epos_password_link_use'];

@@ -7,12 +7,13 @@ import {
 } from "./lib/harness.mjs";
 
 let hub;      // the default hub
-let strict;   // a hub with a short auth timeout and a low failed-login limit
+let strict;   // a hub with a short auth timeout, a low failed-login limit and a long first delay
 const FAIL_MAX = 3;
 
 before(async () => {
   hub = await startHub();
-  strict = await startHub({ env: { EPOS_AUTH_TIMEOUT_MS: "300", EPOS_LOGIN_FAIL_MAX: String(FAIL_MAX) } });
+  strict = await startHub({ env: { EPOS_AUTH_TIMEOUT_MS: "300", EPOS_LOGIN_FAIL_MAX: String(FAIL_MAX),
+    EPOS_LOGIN_DELAY_S: "600" } });
 });
 
 after(async () => {

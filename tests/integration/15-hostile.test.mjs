@@ -320,3 +320,82 @@ test("a client that stops reading is closed with 1008 once its whole backlog pas
     await hub.stop();
   }
 });
+
+test("an oversized request head is answered 431, an oversized URL 414, and the hub goes on", async () => {
+  const cases = [
+    [get("/healthz", `X-Big: ${"a".repeat(20000)}\r\n`), 431, "one huge header"],
+    [get("/api/me", Array.from({ length: 200 }, (_, i) => `X-H${i}: ${"v".repeat(60)}\r\n`).join("")), 431, "many headers"],
+    [get("/api/me", Array.from({ length: 120 }, () => "Accept: */*\r\n").join("")), 431, "many header lines"],
+    [get(`/api/me?q=${"a".repeat(10000)}`), 414, "a huge query"],
+    [get(`/${"b".repeat(10000)}`), 414, "a huge path"],
+    [get(`/api/me?${Array.from({ length: 150 }, (_, i) => `a${i}=1`).join("&")}`), 414, "too many parameters"],
+  ];
+  for (const [text, status, what] of cases) {
+    const c = rawClient(hub.port);
+    await c.ready;
+    c.write(text);
+    const a = await c.next().catch((err) => ({ status: 0, body: err.message }));
+    assert.equal(a.status, status, `${what}: ${a.body}`);
+    assert.equal(JSON.parse(a.body).error.code, status === 431 ? "header_too_large" : "uri_too_long", what);
+    await c.closed;
+  }
+  // Heads just under the limits are served as usual.
+  const c = rawClient(hub.port);
+  await c.ready;
+  c.write(get("/api/me", `X-Fine: ${"a".repeat(3000)}\r\n`) + get(`/api/nowhere?q=${"a".repeat(2000)}`));
+  assert.equal((await c.next()).status, 401);
+  assert.equal((await c.next()).status, 404);
+  c.end();
+});
+
+test("a client that dribbles its request head is cut at the head deadline; others are served meanwhile", async () => {
+  const slowHub = await startHub({ env: { EPOS_HTTP_HEAD_TIMEOUT_S: "2" } });
+  try {
+    // 20 clients, each sending a head of 60 bytes one byte every 100 ms (6 s to finish it).
+    const head = get("/healthz", "X-Slow: aaaaaaaa\r\n");
+    const slow = await Promise.all(Array.from({ length: 20 }, async () => {
+      const c = rawClient(slowHub.port);
+      await c.ready;
+      let i = 0, finished = false;
+      const t = setInterval(() => {
+        if (i < head.length) c.write(head[i++]);
+        else finished = true;
+      }, 100);
+      c.closed.then(() => clearInterval(t));
+      return { c, finished: () => finished };
+    }));
+    // Meanwhile another client is answered at once, request after request.
+    const other = rawClient(slowHub.port);
+    await other.ready;
+    for (let i = 0; i < 5; i++) {
+      other.write(get("/healthz"));
+      assert.equal((await other.next()).status, 200);
+    }
+    other.end();
+    for (const s of slow) {
+      await s.c.closed;
+      assert.equal(s.finished(), false, "the hub waited for the whole dribbled head");
+    }
+  } finally {
+    await slowHub.stop();
+  }
+});
+
+test("over TLS too, an oversized head is answered 431 and a normal one served", async () => {
+  const tlsHub = await startTlsHub();
+  try {
+    const c = rawClient(tlsHub.port, { secure: true });
+    await c.ready;
+    c.write(get("/healthz", `X-Big: ${"a".repeat(20000)}\r\n`));
+    const a = await c.next();
+    assert.equal(a.status, 431, a.body);
+    await c.closed;
+    const ok = rawClient(tlsHub.port, { secure: true });
+    await ok.ready;
+    ok.write(get("/healthz"));
+    assert.equal((await ok.next()).status, 200);
+    ok.end();
+  } finally {
+    await tlsHub.stop();
+  }
+});

@@ -1,7 +1,7 @@
 -- 10-identity.test.sql -- sessions, login, passwords, /api/me, who may write to whom, staff credentials.
 BEGIN;
 \ir fixtures.sql
-SELECT plan(47);
+SELECT plan(50);
 
 -- ---- sessions: a live session of an enabled user, nothing else
 SELECT lives_ok($$SELECT epos_require_session(900201, 900201)$$, 'a live session passes');
@@ -19,6 +19,11 @@ SELECT throws_ok($$SELECT epos_require_session(NULL, 900201)$$, 'EP401', NULL, '
 SELECT is((SELECT uid FROM epos_login_lookup('  T.Parent ')), 900201::bigint,
           'the login is found lower-cased and trimmed');
 SELECT is_empty($$SELECT * FROM epos_login_lookup('nobody')$$, 'an unknown login gives no row');
+SELECT is((SELECT login_key FROM epos_login_find(E' Adm\u0130n1 ')), 'admin1',
+          'one normalization: İ folds to i, blanks go');
+SELECT is((SELECT uid FROM epos_login_find(E'\u212A')), NULL::bigint,
+          'an unknown login is one row without a user');
+SELECT is((SELECT login_key FROM epos_login_find(E'\u212A')), 'k', 'the Kelvin sign folds to k');
 SELECT throws_ok($$SELECT * FROM epos_login_session(900204, 3600)$$, 'EP401', NULL,
                  'a disabled user cannot open a session');
 SELECT throws_ok($$SELECT * FROM epos_login_session(900201, 0)$$, 'EP400', NULL, 'a ttl of 0 s is refused');
