@@ -22,44 +22,50 @@ typedef struct epos_config {
         ctl_pg_conninfo; /* ctl_pg_conninfo    eposctl's (the schema owner), when not pg_conninfo */
     int pg_pool_size;    /* pg_pool_size       connections per process, default 16 */
     char *redis_host;    /* redis_host         default 127.0.0.1 */
-    int redis_port;      /* redis_port         default 6379 */
+    int redis_port;      /* redis_port         default 6379 (unused with redis_sentinels) */
+    char *redis_sentinels;   /* redis_sentinels    Sentinel "ip:port,ip:port"; set: the master is
+                                found and followed through them */
+    char *redis_master_name; /* redis_master_name  the master's name there, default epos */
     /* auth */
     char *token_secret; /* token_secret       HMAC key of session tokens */
     int token_ttl;      /* token_ttl          seconds, default 7 days */
     char *api_key;      /* api_key            key of POST /api/publish */
     /* limits */
-    int max_frame;          /* max_frame          bytes of one client frame, default 65536 */
-    int max_text;           /* max_text           characters of a chat message, default 4000 */
-    int send_queue_max;     /* send_queue_max     bytes queued to one connection, default 1 MiB */
-    int sndbuf;             /* sndbuf             SO_SNDBUF of each client socket, 0 kernel's, default 128 KiB */
-    int rate_per_sec;       /* rate_per_sec       client frames per second per connection, default 20 */
-    int rate_burst;         /* rate_burst         token bucket depth, default 60 */
-    int replay_window;      /* replay_window      events replayed per topic on resume, default 500 */
-    int history_page_max;   /* history_page_max   default 100 */
-    int auth_timeout_ms;    /* auth_timeout_ms    default 10000 */
-    int login_fail_max;     /* login_fail_max     free failed logins per login+address before delays, default 10 */
-    int login_addr_fail_max; /* login_addr_fail_max failed logins per address per 15 min, default 100 */
-    int session_check_s;    /* session_check_s    live sockets' sessions checked every, default 5 */
-    int ws_user_max;        /* ws_user_max        WebSockets per user per hub, default 20 */
-    int http_user_rate;     /* http_user_rate     API requests per second per user, default 20 */
-    int http_user_burst;    /* http_user_burst    default 100 */
-    int http_addr_rate;     /* http_addr_rate     API requests per second per address, default 50 */
-    int http_addr_burst;    /* http_addr_burst    default 300 */
-    int http_key_rate;      /* http_key_rate      API-key (publish) requests per second, default 200 */
-    int http_key_burst;     /* http_key_burst     default 1000 */
+    int max_frame;      /* max_frame          bytes of one client frame, default 65536 */
+    int max_text;       /* max_text           characters of a chat message, default 4000 */
+    int send_queue_max; /* send_queue_max     bytes queued to one connection, default 1 MiB */
+    int sndbuf; /* sndbuf             SO_SNDBUF of each client socket, 0 kernel's, default 128 KiB
+                 */
+    int rate_per_sec;  /* rate_per_sec       client frames per second per connection, default 20 */
+    int rate_burst;    /* rate_burst         token bucket depth, default 60 */
+    int replay_window; /* replay_window      events replayed per topic on resume, default 500 */
+    int history_page_max; /* history_page_max   default 100 */
+    int auth_timeout_ms;  /* auth_timeout_ms    default 10000 */
+    int login_fail_max;   /* login_fail_max     free failed logins per login+address before delays,
+                             default 10 */
+    int login_addr_fail_max; /* login_addr_fail_max failed logins per address per 15 min, default
+                                100 */
+    int session_check_s; /* session_check_s    live sockets' sessions checked every, default 5 */
+    int ws_user_max;     /* ws_user_max        WebSockets per user per hub, default 20 */
+    int http_user_rate;  /* http_user_rate     API requests per second per user, default 20 */
+    int http_user_burst; /* http_user_burst    default 100 */
+    int http_addr_rate;  /* http_addr_rate     API requests per second per address, default 50 */
+    int http_addr_burst; /* http_addr_burst    default 300 */
+    int http_key_rate;   /* http_key_rate      API-key (publish) requests per second, default 200 */
+    int http_key_burst;  /* http_key_burst     default 1000 */
     /* mail */
-    char *smtp_host;       /* smtp_host          default 127.0.0.1 */
-    int smtp_port;         /* smtp_port          default 2525 */
-    int smtp_starttls;     /* smtp_starttls      0 no, 1 if offered, 2 required */
-    char *smtp_user;       /* smtp_user */
-    char *smtp_password;   /* smtp_password */
-    char *mail_from;       /* mail_from          default "ЭПОС <noreply@epos.local>" */
-    char *public_url;      /* public_url         links in mail, default http://127.0.0.1:8080/ */
-    int digest_delay_s;    /* digest_delay_s     unread chat email delay, default 900 */
-    char *mail_retry;      /* mail_retry         waits (s) before each retry of a mail a server
-                            *                    deferred (4xx), comma-separated; dead after the last */
-    int mail_pause_max_ms; /* mail_pause_max_ms  longest pause of the mailer while the relay
-                            *                    refuses everything (the breaker), default 60000 */
+    char *smtp_host;          /* smtp_host          default 127.0.0.1 */
+    int smtp_port;            /* smtp_port          default 2525 */
+    int smtp_starttls;        /* smtp_starttls      0 no, 1 if offered, 2 required */
+    char *smtp_user;          /* smtp_user */
+    char *smtp_password;      /* smtp_password */
+    char *mail_from;          /* mail_from          default "ЭПОС <noreply@epos.local>" */
+    char *public_url;         /* public_url         links in mail, default http://127.0.0.1:8080/ */
+    int digest_delay_s;       /* digest_delay_s     unread chat email delay, default 900 */
+    char *mail_retry;         /* mail_retry         waits (s) before each retry of a mail a server
+                               *                    deferred (4xx), comma-separated; dead after the last */
+    int mail_pause_max_ms;    /* mail_pause_max_ms  longest pause of the mailer while the relay
+                               *                    refuses everything (the breaker), default 60000 */
     int event_retention_days; /* event_retention_days events kept for resume, default 400 */
     /* worker */
     int worker_concurrency; /* worker_concurrency jobs in flight per worker, default 64 */
