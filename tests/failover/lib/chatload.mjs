@@ -8,9 +8,8 @@ const SEND_GAP_MS = 60; // under rate_per_sec (20 frames a second per connection
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** n parent/teacher pairs of the demo region, each with its direct chat and tokens.
- *  hubUrl: where to log in and create the chats. */
-export async function chatPairs(hubUrl, n) {
-  const { users } = demoUsers();
+ *  hubUrl: where to log in and create the chats; users: the seeded demo users. */
+export async function chatPairs(hubUrl, n, users = demoUsers().users) {
   const pairs = [];
   const used = new Set();
   for (const p of users.filter((u) => u.role === "parent")) {
