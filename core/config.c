@@ -11,6 +11,8 @@
 
 #include <libpq-fe.h>
 
+#include "epos/rds.h"
+
 typedef enum { CFG_STR, CFG_INT } config_type;
 
 typedef struct config_key {
@@ -43,6 +45,8 @@ static const config_key config_keys[] = {
     I(pg_pool_size, 16, 1, 64),
     S(redis_host, "127.0.0.1"),
     I(redis_port, 16379, 1, 65535),
+    S(redis_sentinels, ""),
+    S(redis_master_name, "epos"),
     S(token_secret, ""),
     I(token_ttl, 604800, 60, 31536000),
     S(api_key, ""),
@@ -236,6 +240,8 @@ int config_load(epos_config *cfg, const char *path, char *err, size_t errlen)
         if (!getenv("EPOS_CTL_PG_CONNINFO"))
             cfg->ctl_pg_conninfo[0] = '\0';
     }
+    if (rds_sentinels_check(cfg->redis_sentinels, cfg->redis_master_name, err, errlen) != 0)
+        goto fail;
     if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
         snprintf(err, errlen, "tls_cert and tls_key must be set together");
         goto fail;

@@ -515,6 +515,8 @@ int queue_start(queue *q)
     q->blk = rds_create(q->loop, q->host, q->port, NULL, queue_blk_state, q);
     if (!q->blk)
         return -1;
+    /* Through Sentinel: the blocking reads follow the same master as cmd. */
+    rds_use_sentinels_of(q->blk, q->cmd);
     uint64_t every = (uint64_t)q->o.claim_idle_ms / 3;
     uv_timer_start(&q->claim_timer, queue_claim_tick, every, every);
     uv_timer_start(&q->promote_timer, queue_promote_tick, 0, 0);

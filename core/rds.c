@@ -1,7 +1,6 @@
 /* rds.c -- hiredis async on a libuv loop: a command and a pub/sub connection with backoff. */
-#include "epos/rds.h"
-#include "epos/dict.h"
 #include "epos/log.h"
+#include "rds_internal.h"
 
 #include <hiredis/adapters/libuv.h>
 #include <stdarg.h>
@@ -10,45 +9,21 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RDS_BACKOFF_MIN_MS 100
-#define RDS_BACKOFF_MAX_MS 5000
 #define RDS_SUB_BATCH 256 /* channels per SUBSCRIBE when resubscribing */
 
-typedef struct rds_link {
-    rds *r;
-    const char *role;       /* "cmd" or "sub": logs and the client name */
-    redisAsyncContext *ac;  /* NULL while down; hiredis owns and frees it */
-    int connected;          /* the connect callback reported success */
-    int ready;              /* connected, and (sub) every resubscription confirmed */
-    int pending;            /* sub: SUBSCRIBE confirmations still awaited */
-    int fails;              /* failures in a row, to keep the log quiet */
-    unsigned backoff_ms;
-    uv_timer_t timer;       /* reconnect backoff; the close sequence */
-} rds_link;
-
-struct rds {
-    uv_loop_t *loop;
-    char *host;
-    int port;
-    rds_message_cb *on_message;
-    rds_state_cb *on_state;
-    void *arg;
-    rds_link cmd, sub;
-    dict *subs; /* channel -> non-NULL */
-    int reported; /* the last up value given to on_state */
-    int closing;
-    void (*done)(void *);
-    void *done_arg;
-};
-
-static void link_connect(rds_link *l);
-
+/* A link's backoff ran out: connect, in sentinel mode after asking where. */
 static void link_on_timer(uv_timer_t *t)
 {
-    link_connect(t->data);
+    rds_link *l = t->data;
+    if (l->r->sent.n > 0) {
+        l->resolving = 1;
+        rds_sentinel_resolve(l->r);
+    } else {
+        rds_link_connect(l);
+    }
 }
 
-static void link_retry(rds_link *l, const char *why)
+void rds_link_retry(rds_link *l, const char *why)
 {
     l->fails++;
     if (l->fails == 1)
@@ -146,24 +121,59 @@ static void link_on_connect(const redisAsyncContext *cac, int status)
     if (status != REDIS_OK) {
         l->ac = NULL;
         if (!r->closing)
-            link_retry(l, cac->errstr);
+            rds_link_retry(l, cac->errstr);
         return;
     }
     if (r->closing)
         return; /* the close timer frees it */
     redisAsyncContext *ac = (redisAsyncContext *)cac;
+    /* A name per process and role lets operators (and tests) find the connection. */
+    redisAsyncCommand(ac, NULL, NULL, "CLIENT SETNAME epos-%d-%s", (int)getpid(), l->role);
+    if (r->sent.n > 0)
+        rds_sentinel_check_role(l); /* a replica or a stale master is no use */
+    else
+        rds_link_up(l);
+}
+
+/* The link's connection is the master's: usable from now on. */
+void rds_link_up(rds_link *l)
+{
+    rds *r = l->r;
     if (l->fails > 0 || l->backoff_ms > RDS_BACKOFF_MIN_MS)
         log_info("rds: %s %s:%d: connected", l->role, r->host, r->port);
     l->fails = 0;
     l->backoff_ms = RDS_BACKOFF_MIN_MS;
     l->connected = 1;
-    /* A name per process and role lets operators (and tests) find the connection. */
-    redisAsyncCommand(ac, NULL, NULL, "CLIENT SETNAME epos-%d-%s", (int)getpid(), l->role);
     if (l == &r->sub)
         sub_resubscribe(l);
     else
         l->ready = 1;
     rds_report(r);
+}
+
+/* Drop the link's connection now (the master moved, or ROLE said replica) and
+ * reconnect at once. Never inside a callback of l's own context. */
+void rds_link_drop(rds_link *l, const char *why)
+{
+    redisAsyncContext *ac = l->ac;
+    l->backoff_ms = RDS_BACKOFF_MIN_MS;
+    if (!ac) {
+        /* Waiting out a backoff: go now. */
+        if (!l->resolving && uv_is_active((uv_handle_t *)&l->timer))
+            uv_timer_start(&l->timer, link_on_timer, 0, 0);
+        return;
+    }
+    /* hiredis calls the disconnect callback only for an established
+     * connection; a connecting one we retry ourselves. */
+    int established = (ac->c.flags & REDIS_CONNECTED) != 0;
+    redisAsyncFree(ac); /* pending callbacks run with NULL */
+    if (!established) {
+        l->ac = NULL;
+        l->connected = l->ready = l->pending = 0;
+        l->fails = 0;
+        rds_link_retry(l, why);
+        rds_report(l->r);
+    }
 }
 
 /* hiredis 0.14: the context is freed right after this returns; pending
@@ -178,7 +188,7 @@ static void link_on_disconnect(const redisAsyncContext *cac, int status)
     l->pending = 0;
     if (r->closing)
         return;
-    link_retry(l, status == REDIS_OK ? "disconnected" : cac->errstr);
+    rds_link_retry(l, status == REDIS_OK ? "disconnected" : cac->errstr);
     rds_report(r);
 }
 
@@ -235,31 +245,39 @@ static void rds_uv_del_write(void *privdata)
     rds_uv_interest(p, p->events & ~UV_WRITABLE);
 }
 
-static void link_connect(rds_link *l)
+int rds_attach(redisAsyncContext *ac, uv_loop_t *loop)
 {
-    rds *r = l->r;
-    redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
-    if (!ac) {
-        link_retry(l, "out of memory");
-        return;
-    }
-    if (ac->err) {
-        link_retry(l, ac->errstr);
-        redisAsyncFree(ac);
-        return;
-    }
-    ac->data = l;
-    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+    if (redisLibuvAttach(ac, loop) != REDIS_OK) {
         /* The adapter set its hooks but no handle: its cleanup would crash. */
         ac->ev.cleanup = NULL;
         redisAsyncFree(ac);
-        link_retry(l, "cannot watch the socket");
-        return;
+        return -1;
     }
     ac->ev.addRead = rds_uv_add_read;
     ac->ev.delRead = rds_uv_del_read;
     ac->ev.addWrite = rds_uv_add_write;
     ac->ev.delWrite = rds_uv_del_write;
+    return 0;
+}
+
+void rds_link_connect(rds_link *l)
+{
+    rds *r = l->r;
+    redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+    if (!ac) {
+        rds_link_retry(l, "out of memory");
+        return;
+    }
+    if (ac->err) {
+        rds_link_retry(l, ac->errstr);
+        redisAsyncFree(ac);
+        return;
+    }
+    ac->data = l;
+    if (rds_attach(ac, r->loop) != 0) {
+        rds_link_retry(l, "cannot watch the socket");
+        return;
+    }
     l->ac = ac;
     /* Attach first: setting the connect callback arms the write watch. */
     redisAsyncSetConnectCallback(ac, link_on_connect);
@@ -277,6 +295,7 @@ static void link_init(rds *r, rds_link *l, const char *role)
 
 static void rds_free(rds *r)
 {
+    rds_sentinel_free(r);
     dict_free(r->subs);
     free(r->host);
     free(r);
@@ -301,6 +320,7 @@ rds *rds_create(uv_loop_t *loop, const char *host, int port, rds_message_cb *on_
     r->arg = arg;
     link_init(r, &r->cmd, "cmd");
     link_init(r, &r->sub, "sub");
+    rds_sentinel_init(r);
     /* Connect from the loop: no callback runs inside rds_create. */
     uv_timer_start(&r->cmd.timer, link_on_timer, 0, 0);
     if (on_message)
@@ -386,6 +406,11 @@ static void link_free(rds_link *l)
         redisAsyncFree(ac); /* pending callbacks run with NULL */
 }
 
+static void rds_on_closed_nothing(uv_handle_t *h)
+{
+    (void)h;
+}
+
 /* From a timer, never inside a hiredis callback: redisAsyncFree is only safe
  * outside them (inside the connect callback it would free a context hiredis
  * still uses). */
@@ -394,6 +419,8 @@ static void rds_on_close_timer(uv_timer_t *t)
     rds *r = ((rds_link *)t->data)->r;
     link_free(&r->cmd);
     link_free(&r->sub);
+    rds_sentinel_stop(r);
+    rds_sentinel_close_handles(r, rds_on_closed_nothing);
     uv_close((uv_handle_t *)&r->sub.timer, rds_on_closed_first);
 }
 

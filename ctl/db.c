@@ -101,13 +101,55 @@ int ctl_db_query_id(PGconn *conn, const char *what, const char *sql, int nparams
     return found;
 }
 
+/* Ask the sentinels of redis_sentinels in turn where the master is: host
+ * (of len) and *port. Returns 0, or -1 when none answers. */
+static int ctl_redis_master(const ctl_ctx *ctx, char *host, size_t len, int *port)
+{
+    struct timeval tv = {2, 0};
+    char *list = strdup(ctx->cfg.redis_sentinels), *save = NULL;
+    int rc = -1;
+    for (char *item = list ? strtok_r(list, ",", &save) : NULL; item && rc != 0;
+         item = strtok_r(NULL, ",", &save)) {
+        char *colon = strrchr(item, ':');
+        if (!colon)
+            continue;
+        *colon = '\0';
+        while (*item == ' ')
+            item++;
+        redisContext *s = redisConnectWithTimeout(item, atoi(colon + 1), tv);
+        redisReply *r = s && !s->err ? redisCommand(s, "SENTINEL get-master-addr-by-name %s",
+                                                    ctx->cfg.redis_master_name)
+                                     : NULL;
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_STRING) {
+            snprintf(host, len, "%s", r->element[0]->str);
+            *port = atoi(r->element[1]->str);
+            rc = 0;
+        }
+        if (r)
+            freeReplyObject(r);
+        redisFree(s);
+    }
+    free(list);
+    return rc;
+}
+
 redisContext *ctl_redis(const ctl_ctx *ctx)
 {
     struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout(ctx->cfg.redis_host, ctx->cfg.redis_port, tv);
+    char host[256];
+    int port = ctx->cfg.redis_port;
+    snprintf(host, sizeof(host), "%s", ctx->cfg.redis_host);
+    if (ctx->cfg.redis_sentinels[0] && ctl_redis_master(ctx, host, sizeof(host), &port) != 0) {
+        fprintf(stderr, "eposctl: no sentinel of redis_sentinels (%s) knows the master %s\n",
+                ctx->cfg.redis_sentinels, ctx->cfg.redis_master_name);
+        return NULL;
+    }
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
     if (!c || c->err) {
-        fprintf(stderr, "eposctl: cannot connect to Redis at %s:%d: %s\n", ctx->cfg.redis_host,
-                ctx->cfg.redis_port, c ? c->errstr : "out of memory");
+        fprintf(stderr, "eposctl: cannot connect to Redis at %s:%d: %s\n", host, port,
+                c ? c->errstr : "out of memory");
         redisFree(c);
         return NULL;
     }

@@ -241,6 +241,8 @@ int main(int argc, char **argv)
     }
     h.redis = rds_create(h.loop, h.cfg.redis_host, h.cfg.redis_port, fanout_on_message,
                          fanout_on_redis_state, &h);
+    if (h.redis && h.cfg.redis_sentinels[0])
+        rds_use_sentinels(h.redis, h.cfg.redis_sentinels, h.cfg.redis_master_name);
     h.fan = fanout_create(&h);
     h.listen_fd = -1;
     h.lws = h.fan ? hub_lws_create(&h) : NULL;

@@ -26,11 +26,18 @@
  * another hub sees of them (a token signed by one verified by the other, one
  * database, one pub/sub, one TLS setting, the same limits and windows). */
 static const char *const portlock_keys[] = {
-    "listen_host",    "port",        "tls_cert",      "tls_key",          "allowed_origins",
-    "web_root",       "pg_conninfo", "redis_host",    "redis_port",       "token_secret",
-    "token_ttl",      "api_key",     "max_frame",     "max_text",         "send_queue_max",
-    "rate_per_sec",   "rate_burst",  "replay_window", "history_page_max", "auth_timeout_ms",
-    "login_fail_max",
+    "listen_host",       "port",
+    "tls_cert",          "tls_key",
+    "allowed_origins",   "web_root",
+    "pg_conninfo",       "redis_host",
+    "redis_port",        "token_secret",
+    "token_ttl",         "api_key",
+    "max_frame",         "max_text",
+    "send_queue_max",    "rate_per_sec",
+    "rate_burst",        "replay_window",
+    "history_page_max",  "auth_timeout_ms",
+    "login_fail_max",    "redis_sentinels",
+    "redis_master_name",
 };
 
 static struct {

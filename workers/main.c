@@ -57,6 +57,8 @@ static int worker_run(worker_t *w)
     running = 1;
     w->metrics = metrics_create(w);
     w->redis = rds_create(w->loop, cfg->redis_host, cfg->redis_port, NULL, worker_redis_state, w);
+    if (w->redis && cfg->redis_sentinels[0])
+        rds_use_sentinels(w->redis, cfg->redis_sentinels, cfg->redis_master_name);
     w->q = w->redis ? queue_create(w->loop, w->redis, cfg->redis_host, cfg->redis_port, &o) : NULL;
     if (!w->metrics || !w->q || !(w->relay = relay_start(w))) {
         log_error("out of memory at start-up");

@@ -11,7 +11,8 @@
  * relay send the rows again, and step 2 drops the duplicates. A finished job
  * marks its row done (relay_job_finished); when Redis comes back without its
  * data (the epos:epoch key is gone), rows relayed and not done are relayed
- * again, so a Redis restart loses no outbox job. */
+ * again, so a Redis restart loses no outbox job; so they are when a Sentinel
+ * failover moved the master (a promoted replica may lack the last writes). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ struct relay {
     size_t writing_n;
     unsigned done_delay_ms; /* the pause before writing marks again after a failure */
     char epoch[40];         /* the epos:epoch value last seen, "" if none */
+    unsigned master_moves;  /* rds_master_changes last seen */
     uint64_t relayed;
     void (*close_done)(void *arg);
     void *close_arg;
@@ -380,6 +382,16 @@ void relay_redis_up(relay_t *r)
     snprintf(key, sizeof(key), "%sepoch", queue_prefix(r->w->q));
     const char *argv[] = {"EVAL", relay_lua_epoch, "1", key, token};
     rds_command_argv(r->w->redis, relay_on_epoch, r, 5, argv, NULL);
+    /* A promoted replica keeps epos:epoch but may lack the old master's last
+     * writes (replication is asynchronous): what was relayed and not done
+     * goes again; the job ids already there are dropped as duplicates. */
+    unsigned moves = rds_master_changes(r->w->redis);
+    if (moves != r->master_moves) {
+        r->master_moves = moves;
+        log_warn("relay: the Redis master moved; relaying unfinished outbox jobs again");
+        r->requeue = 1;
+        relay_requeue(r);
+    }
     relay_kick(r);
 }
 

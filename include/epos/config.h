@@ -22,7 +22,10 @@ typedef struct epos_config {
         ctl_pg_conninfo; /* ctl_pg_conninfo    eposctl's (the schema owner), when not pg_conninfo */
     int pg_pool_size;    /* pg_pool_size       connections per process, default 16 */
     char *redis_host;    /* redis_host         default 127.0.0.1 */
-    int redis_port;      /* redis_port         default 6379 */
+    int redis_port;      /* redis_port         default 6379 (unused with redis_sentinels) */
+    char *redis_sentinels;   /* redis_sentinels    Sentinel "ip:port,ip:port"; set: the master is
+                                found and followed through them */
+    char *redis_master_name; /* redis_master_name  the master's name there, default epos */
     /* auth */
     char *token_secret; /* token_secret       HMAC key of session tokens */
     int token_ttl;      /* token_ttl          seconds, default 7 days */
@@ -51,18 +54,18 @@ typedef struct epos_config {
     int http_key_burst;     /* http_key_burst     default 1000 */
     int http_head_timeout_s; /* http_head_timeout_s a request head must arrive whole within, default 10 */
     /* mail */
-    char *smtp_host;       /* smtp_host          default 127.0.0.1 */
-    int smtp_port;         /* smtp_port          default 2525 */
-    int smtp_starttls;     /* smtp_starttls      0 no, 1 if offered, 2 required */
-    char *smtp_user;       /* smtp_user */
-    char *smtp_password;   /* smtp_password */
-    char *mail_from;       /* mail_from          default "ЭПОС <noreply@epos.local>" */
-    char *public_url;      /* public_url         links in mail, default http://127.0.0.1:8080/ */
-    int digest_delay_s;    /* digest_delay_s     unread chat email delay, default 900 */
-    char *mail_retry;      /* mail_retry         waits (s) before each retry of a mail a server
-                            *                    deferred (4xx), comma-separated; dead after the last */
-    int mail_pause_max_ms; /* mail_pause_max_ms  longest pause of the mailer while the relay
-                            *                    refuses everything (the breaker), default 60000 */
+    char *smtp_host;          /* smtp_host          default 127.0.0.1 */
+    int smtp_port;            /* smtp_port          default 2525 */
+    int smtp_starttls;        /* smtp_starttls      0 no, 1 if offered, 2 required */
+    char *smtp_user;          /* smtp_user */
+    char *smtp_password;      /* smtp_password */
+    char *mail_from;          /* mail_from          default "ЭПОС <noreply@epos.local>" */
+    char *public_url;         /* public_url         links in mail, default http://127.0.0.1:8080/ */
+    int digest_delay_s;       /* digest_delay_s     unread chat email delay, default 900 */
+    char *mail_retry;         /* mail_retry         waits (s) before each retry of a mail a server
+                               *                    deferred (4xx), comma-separated; dead after the last */
+    int mail_pause_max_ms;    /* mail_pause_max_ms  longest pause of the mailer while the relay
+                               *                    refuses everything (the breaker), default 60000 */
     int event_retention_days; /* event_retention_days events kept for resume, default 400 */
     /* worker */
     int worker_concurrency; /* worker_concurrency jobs in flight per worker, default 64 */

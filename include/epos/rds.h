@@ -45,6 +45,26 @@ int rds_unsubscribe(rds *r, const char *channel);
 
 int rds_up(const rds *r); /* see rds_state_cb */
 
+/* Find the master through Redis Sentinel instead of host:port: sentinels is
+ * "host:port,host:port,..." (numeric addresses), name the master name they
+ * monitor. Before each connect the sentinels are asked in turn
+ * (SENTINEL get-master-addr-by-name), the connection is used only once ROLE
+ * says master, and a watch on one sentinel follows +switch-master: both
+ * connections then move to the new master at once. Call right after
+ * rds_create, before the loop runs. Returns 0, or -1 (bad list or name,
+ * already set; nothing changed). */
+int rds_use_sentinels(rds *r, const char *sentinels, const char *name);
+/* The same sentinels and name as like (nothing when like has none). Returns
+ * as rds_use_sentinels. */
+int rds_use_sentinels_of(rds *r, const rds *like);
+/* Check a redis_sentinels / redis_master_name pair; an empty list is fine (no
+ * Sentinel). Returns 0, or -1 with one line in err. */
+int rds_sentinels_check(const char *sentinels, const char *name, char *err, size_t errlen);
+/* How many times the master moved (a failover) since the first answer: a
+ * replica promoted may lack the master's last writes, so whoever keeps state
+ * in Redis compares this before trusting it. 0 without Sentinel. */
+unsigned rds_master_changes(const rds *r);
+
 /* Disconnect both connections and close handles; pending command callbacks
  * run with NULL from the loop, not inside rds_close. Safe inside any rds or
  * hiredis callback. done (may be NULL) runs when every handle, hiredis's

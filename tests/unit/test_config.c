@@ -51,6 +51,34 @@ static void test_file_then_env(void **state)
     unlink(path);
 }
 
+/* redis_sentinels: numeric host:port entries and a master name, or a clear
+ * error naming the key. */
+static void test_sentinels(void **state)
+{
+    epos_config c;
+    char err[256];
+    write_file("redis_sentinels = 127.0.0.1:26379, 10.0.0.2:26380,::1:26381\n");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+    assert_string_equal(c.redis_master_name, "epos");
+    config_free(&c);
+    static const char *const bad[][2] = {
+        {"redis_sentinels = 127.0.0.1\n", "redis_sentinels"},
+        {"redis_sentinels = 127.0.0.1:0\n", "redis_sentinels"},
+        {"redis_sentinels = 127.0.0.1:26379,,127.0.0.1:26380\n", "redis_sentinels"},
+        {"redis_sentinels = sentinel.local:26379\n", "numeric"},
+        {"redis_sentinels = 127.0.0.1:26379\nredis_master_name =\n", "redis_master_name"},
+        {"redis_sentinels = 127.0.0.1:26379\nredis_master_name = my master\n", "redis_master_name"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        write_file(bad[i][0]);
+        err[0] = '\0';
+        assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, bad[i][1]));
+        assert_null(strchr(err, '\n'));
+    }
+    unlink(path);
+}
+
 /* Each process its own database role; EPOS_PG_CONNINFO alone points all at one. */
 static void test_pg_per_process(void **state)
 {
@@ -200,7 +228,7 @@ int main(void)
         cmocka_unit_test(test_defaults),       cmocka_unit_test(test_file_then_env),
         cmocka_unit_test(test_pg_per_process), cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_tls_pair),       cmocka_unit_test(test_redact_conninfo),
-        cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_long_line),      cmocka_unit_test(test_sentinels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
