@@ -104,11 +104,44 @@ static const config_key *config_find(const char *name)
     return NULL;
 }
 
+int config_mail_retry(const char *list, int *out)
+{
+    int n = 0;
+    const char *p = list ? list : "";
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        if (!isdigit((unsigned char)*p) || n == CONFIG_MAIL_RETRY_MAX)
+            return -1;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || v < 1 || v > CONFIG_MAIL_RETRY_MAX_S)
+            return -1;
+        out[n++] = (int)v;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            return n;
+        if (*p++ != ',')
+            return -1;
+    }
+}
+
 static int config_apply(epos_config *cfg, const config_key *k, const char *value, char *err,
                         size_t errlen)
 {
     char *base = (char *)cfg;
     if (k->type == CFG_STR) {
+        int waits[CONFIG_MAIL_RETRY_MAX];
+        if (strcmp(k->name, "mail_retry") == 0 && config_mail_retry(value, waits) < 0) {
+            snprintf(err, errlen,
+                     "%s: \"%s\" is not a list of 1 to %d waits in seconds (1 to %d), "
+                     "comma-separated",
+                     k->name, value, CONFIG_MAIL_RETRY_MAX, CONFIG_MAIL_RETRY_MAX_S);
+            return -1;
+        }
         char *copy = strdup(value);
         if (!copy) {
             snprintf(err, errlen, "out of memory");

@@ -9,12 +9,14 @@ sees half a message. Two header lines are prepended with the SMTP envelope:
     X-Envelope-To: <rcpt1>, <rcpt2>
 
 Fault injection for tests: when MAILDIR/.fail exists (or --fail / EPOS_SMTPD_FAIL
-is set), RCPT TO is refused with that code. The file holds a code (4xx or 5xx),
-optionally followed by addresses: then only those recipients are refused. The
-file is read on every RCPT, so tests can switch faults on and off live:
+is set), RCPT TO is refused with that code. Each line of the file holds a code
+(4xx or 5xx), optionally followed by addresses: then only those recipients are
+refused; the first line that matches a recipient decides. The file is read on
+every RCPT, so tests can switch faults on and off live:
 
     echo 451 > var/mail/.fail            # every RCPT: 451 (retry later)
     echo "550 a@x.ru b@x.ru" > .fail     # these two: 550 (permanent)
+    printf '550 a@x.ru\n451\n' > .fail   # a@x.ru: 550; everyone else: 451
     rm var/mail/.fail                    # accept again
 """
 
@@ -36,15 +38,18 @@ FAIL_TEXT = {
 
 
 def parse_fail(text):
-    """Return (code, set of addresses or None) from a fault spec, or None."""
-    words = text.split()
-    if not words:
-        return None
-    code = words[0]
-    if len(code) != 3 or not code.isdigit() or code[0] not in "45":
-        return None
-    addrs = {w.strip("<>").lower() for w in words[1:]} or None
-    return code, addrs
+    """Return the rules [(code, set of addresses or None)] of a fault spec
+    (one a line; lines that are not a rule are ignored)."""
+    rules = []
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        code = words[0]
+        if len(code) != 3 or not code.isdigit() or code[0] not in "45":
+            continue
+        rules.append((code, {w.strip("<>").lower() for w in words[1:]} or None))
+    return rules
 
 
 class MaildirHandler:
@@ -67,9 +72,7 @@ class MaildirHandler:
             return parse_fail(self.fail_spec or "")
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        fault = self.current_fault()
-        if fault is not None:
-            code, addrs = fault
+        for code, addrs in self.current_fault():
             if addrs is None or address.lower() in addrs:
                 log(f"RCPT {address}: refused with {code}")
                 return f"{code} {FAIL_TEXT[code[0]]}"

@@ -13,9 +13,13 @@
  *   3. mailer_send, Message-ID = message_id, X-EPOS-Kind = kind; with a
  *      grant_id (first-login credentials) the body is written only now, with
  *      a freshly minted one-time link (mail_credentials.c), and never stored;
- *   4. epos_email_result records the attempt: sent → JOB_OK; temporary →
- *      JOB_RETRY (the queue's backoff; 'dead' in email_log after the last
- *      attempt); permanent → JOB_FAIL (the dead letters).
+ *   4. epos_email_result records the attempt: sent → JOB_OK; permanent
+ *      (5xx) → JOB_FAIL (the dead letters at once); temporary while the
+ *      mailer's breaker is open (the relay refuses everything: an outage) →
+ *      again after the pause, no attempt spent; any other temporary failure
+ *      is a deferral (epos_email_deferred counts it): again after the n-th
+ *      wait of mail_retry, no ordinary attempt spent, dead (email_log and
+ *      the dead letters) after the last wait.
  * A mail the server took is never sent again by this job: if recording it
  * fails, the write is tried again a few times and the job ends OK anyway. */
 #include <errno.h>
@@ -39,6 +43,7 @@ static const char *const offline_kinds[] = {"absence.notice", "chat.digest", "ne
 static const char prepare_sql[] =
     "SELECT epos_email_prepare($1::bigint, $2, $3, $4, $5, $6::boolean, now(), $7::jsonb)::text";
 static const char result_sql[] = "SELECT epos_email_result($1, $2, $3::integer, $4, $5::boolean)";
+static const char deferred_sql[] = "SELECT epos_email_deferred($1, $2::integer, $3, $4::integer)";
 
 typedef struct email_job {
     worker_t *w;
@@ -54,6 +59,7 @@ typedef struct email_job {
     char *detail;
     int record_tries;
     int outage;       /* the mailer's breaker was open: not the mail's fault */
+    int deferrals;    /* a deferral's count from epos_email_deferred, 0 unknown */
     uv_timer_t timer; /* spaces the retries of a sent mail's record */
     int timer_init;
 } email_job;
@@ -117,6 +123,33 @@ static int email_parse(email_job *c)
 
 /* ---------------------------------------------------------------- 4. the record */
 
+/* A temporary failure: the breaker's pause, the mail_retry schedule, or
+ * (the deferral could not be counted) the queue's ordinary backoff. */
+static void email_deferred_outcome(email_job *c)
+{
+    char err[400];
+    int waits[CONFIG_MAIL_RETRY_MAX];
+    int steps = config_mail_retry(c->w->cfg->mail_retry, waits);
+    snprintf(err, sizeof(err), "mail not sent (%d): %s", c->smtp_code, c->detail);
+    if (c->outage && c->w->mailer) {
+        /* The relay refuses everything: wait out the mailer's pause
+         * without spending an attempt. */
+        c->job->retry_ms = mailer_pause_ms(c->w->mailer) + 1000;
+        c->job->retry_free = 1;
+    } else if (c->deferrals > 0 && steps > 0 && c->deferrals > steps) {
+        snprintf(err, sizeof(err), "mail deferred %d times, the last (%d): %s", c->deferrals,
+                 c->smtp_code, c->detail);
+        log_warn("mail %s to user %lld dead after %d deferrals (job %s): %d %s", c->message_id,
+                 c->uid, c->deferrals, c->job->id, c->smtp_code, c->detail);
+        email_finish(c, JOB_FAIL, err);
+        return;
+    } else if (c->deferrals > 0 && steps > 0) {
+        c->job->retry_ms = (int64_t)waits[c->deferrals - 1] * 1000;
+        c->job->retry_free = 1;
+    }
+    email_finish(c, JOB_RETRY, err);
+}
+
 static void email_recorded_outcome(email_job *c)
 {
     char err[400];
@@ -132,14 +165,7 @@ static void email_recorded_outcome(email_job *c)
         email_finish(c, JOB_FAIL, err);
         return;
     default:
-        snprintf(err, sizeof(err), "mail not sent (%d): %s", c->smtp_code, c->detail);
-        if (c->outage && c->w->mailer) {
-            /* The relay refuses everything: wait out the mailer's pause
-             * without spending an attempt. */
-            c->job->retry_ms = mailer_pause_ms(c->w->mailer) + 1000;
-            c->job->retry_free = 1;
-        }
-        email_finish(c, JOB_RETRY, err);
+        email_deferred_outcome(c);
     }
 }
 
@@ -151,6 +177,9 @@ static void email_on_record_timer(uv_timer_t *t)
 static void email_on_recorded(PGresult *res, void *arg)
 {
     email_job *c = arg;
+    if (c->status == MAIL_TEMPFAIL && !c->outage && pgq_ok(res) && PQntuples(res) == 1 &&
+        !PQgetisnull(res, 0, 0))
+        c->deferrals = atoi(PQgetvalue(res, 0, 0));
     if (pgq_ok(res) || c->status != MAIL_SENT || c->w->stopping ||
         ++c->record_tries >= EMAIL_RECORD_TRIES) {
         if (!pgq_ok(res))
@@ -172,14 +201,18 @@ static void email_on_recorded(PGresult *res, void *arg)
 static void email_record(email_job *c)
 {
     static const char *const outcome[] = {"sent", "temporary", "permanent"};
-    char code[16];
-    int final = c->status == MAIL_TEMPFAIL && c->job->attempt >= c->w->cfg->job_max_attempts;
+    char code[16], steps[16];
+    int waits[CONFIG_MAIL_RETRY_MAX];
     snprintf(code, sizeof(code), "%d", c->smtp_code);
-    const char *params[5] = {c->message_id, outcome[c->status], code, c->detail,
-                             final ? "true" : "false"};
+    snprintf(steps, sizeof(steps), "%d", config_mail_retry(c->w->cfg->mail_retry, waits));
+    const char *params[5] = {c->message_id, outcome[c->status], code, c->detail, "false"};
+    const char *deferred[4] = {c->message_id, code, c->detail, steps};
+    int deferral = c->status == MAIL_TEMPFAIL && !c->outage;
     /* At shutdown the pool may be closed (w->pg NULL) before the mailer's
      * last callbacks. */
-    if (!c->w->pg || pgq_exec_sql(c->w->pg, result_sql, 5, params, email_on_recorded, c) != 0)
+    if (!c->w->pg ||
+        (deferral ? pgq_exec_sql(c->w->pg, deferred_sql, 4, deferred, email_on_recorded, c)
+                  : pgq_exec_sql(c->w->pg, result_sql, 5, params, email_on_recorded, c)) != 0)
         email_on_recorded(NULL, c);
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "epos/log.h"
@@ -151,30 +152,39 @@ static void mailer_on_handle_closed(uv_handle_t *h)
 }
 
 /* The breaker, from one round of results: a mail sent closes it; a run of
- * MAILER_BREAKER_TRIP temporary failures with none sent opens it, or, open,
- * doubles its pause (the mails let through after a pause failed as well). */
+ * MAILER_BREAKER_TRIP temporary failures to more than one recipient with
+ * none sent opens it, or, open, doubles its pause (the mails let through
+ * after a pause failed as well). One recipient's server deferring its mail
+ * again and again is that mail's trouble (mail_retry), not an outage. */
 static void mailer_breaker(mailer_t *m, const job_list *done)
 {
     size_t sent = 0, temp = 0;
     for (mailer_job *j = done->head; j; j = j->next) {
         if (!j->tried)
             continue;
-        if (j->status == MAIL_SENT)
+        if (j->status == MAIL_SENT) {
             sent++;
-        else if (j->status == MAIL_TEMPFAIL)
+        } else if (j->status == MAIL_TEMPFAIL) {
             temp++;
+            if (!m->run_addr[0])
+                snprintf(m->run_addr, sizeof(m->run_addr), "%s", j->to_addr);
+            else if (strcasecmp(m->run_addr, j->to_addr) != 0)
+                m->run_mixed = 1;
+        }
     }
     uint64_t now = uv_now(m->loop);
     if (sent) {
         if (m->pause_ms)
             log_info("mailer: the relay takes mail again; breaker closed");
         m->temp_run = 0;
+        m->run_addr[0] = '\0';
+        m->run_mixed = 0;
         m->pause_ms = 0;
         m->open_until = 0;
         return;
     }
     m->temp_run += (unsigned)temp;
-    if (temp == 0 || m->temp_run < MAILER_BREAKER_TRIP || now < m->open_until)
+    if (temp == 0 || m->temp_run < MAILER_BREAKER_TRIP || !m->run_mixed || now < m->open_until)
         return;
     unsigned max = (unsigned)m->pause_max_ms;
     m->pause_ms = !m->pause_ms             ? MAILER_PAUSE_MIN_MS

@@ -41,6 +41,8 @@ struct mailer {
     size_t outstanding;  /* loop thread only: accepted, not yet called back */
     int closing;         /* loop thread only */
     unsigned temp_run;   /* loop thread only: temporary failures since the last mail sent */
+    char run_addr[256];  /* loop thread only: the first recipient of that run */
+    int run_mixed;       /* loop thread only: the run has failures to other recipients too */
     unsigned pause_ms;   /* loop thread only: the breaker's pause, 0 closed */
     uint64_t open_until; /* loop thread only: uv_now when the pause ends */
     int pause_max_ms;

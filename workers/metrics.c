@@ -101,6 +101,13 @@ static void metrics_render(void *arg, prom_buf *b)
         prom_sample(b, "epos_mail_total", "outcome=\"temporary\"", (double)ms.tempfail);
         prom_sample(b, "epos_mail_total", "outcome=\"permanent\"", (double)ms.permfail);
         prom_counter(b, "epos_mail_sessions_total", "SMTP sessions opened.", (double)ms.sessions);
+        prom_counter(b, "epos_mail_breaker_opens_total",
+                     "Times the mailer paused because the relay refused every mail (the breaker "
+                     "opened or doubled its pause).",
+                     (double)ms.pauses);
+        prom_gauge(b, "epos_mail_paused_seconds",
+                   "Seconds left of the mailer's pause; 0 while the relay takes mail.",
+                   (double)mailer_pause_ms(m->w->mailer) / 1000.0);
         prom_family(
             b, "epos_smtp_session_seconds", "histogram",
             "Seconds of each SMTP session, connect to QUIT (it carries one or more mails).");

@@ -87,6 +87,16 @@ int config_load(epos_config *cfg, const char *path, char *err, size_t errlen);
 /* Set one key from its text form. Returns 0, or -1 with a message in err. */
 int config_set(epos_config *cfg, const char *key, const char *value, char *err, size_t errlen);
 
+/* Longest mail_retry list, and the longest wait of one step (a week). */
+#define CONFIG_MAIL_RETRY_MAX 64
+#define CONFIG_MAIL_RETRY_MAX_S 604800
+
+/* Parse a mail_retry list ("60,300,900": seconds, spaces allowed around
+ * the commas) into out (room for CONFIG_MAIL_RETRY_MAX). Returns how many
+ * waits it holds (at least 1), or -1 when it is empty, too long, or holds
+ * anything but whole numbers from 1 to CONFIG_MAIL_RETRY_MAX_S. */
+int config_mail_retry(const char *list, int *out);
+
 /* Make cfg->pg_conninfo the connection string of process "worker" or "ctl":
  * its own key (worker_pg_conninfo, ctl_pg_conninfo) when set. EPOS_PG_CONNINFO
  * in the environment without EPOS_<PROCESS>_PG_CONNINFO clears those keys at

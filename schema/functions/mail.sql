@@ -175,6 +175,34 @@ BEGIN
 END
 $$;
 
+-- epos_email_deferred(message_id, smtp_code, detail, steps) -> how many
+-- times a server has now deferred this mail (4xx, or no connection, while
+-- the relay was not refusing everything), this one included: counts it in
+-- email_log.deferrals and records the attempt as epos_email_result does,
+-- 'dead' once the count passes steps (the length of the config's
+-- mail_retry: the worker waits its n-th value before the next try). A mail
+-- already 'sent' stays so. NULL when the message_id was never prepared.
+CREATE OR REPLACE FUNCTION epos_email_deferred(p_message_id text, p_smtp_code integer, p_detail text,
+                                               p_steps integer) RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    IF p_steps IS NULL OR p_steps < 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'email deferred: steps must be at least 1';
+    END IF;
+    UPDATE email_log l SET deferrals = l.deferrals + 1
+     WHERE l.message_id = p_message_id
+    RETURNING l.deferrals INTO v_n;
+    IF v_n IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM epos_email_result(p_message_id, 'temporary', p_smtp_code, p_detail, v_n > p_steps);
+    RETURN v_n;
+END
+$$;
+
 -- epos_mail_release(now, limit) -> how many held mails (mail_deferred rows
 -- due at now) were queued again as outbox 'email.notify' rows, in one
 -- transaction; SKIP LOCKED lets any number of workers run it at once.

@@ -30,8 +30,9 @@ const tok = {};
 const open = [];
 let savedQuiet;
 
-// Fast retries; a short digest delay; attempts enough to outlast an SMTP restart.
-const WORKER_ENV = { EPOS_JOB_BACKOFF_MS: "200", EPOS_DIGEST_DELAY_S: "3", EPOS_JOB_MAX_ATTEMPTS: "40" };
+// Fast retries (mail_retry too); a short digest delay; attempts enough to outlast an SMTP restart.
+const WORKER_ENV = { EPOS_JOB_BACKOFF_MS: "200", EPOS_DIGEST_DELAY_S: "3", EPOS_JOB_MAX_ATTEMPTS: "40",
+  EPOS_MAIL_RETRY: "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1" };
 
 before(async () => {
   mail.ok();

@@ -141,6 +141,38 @@ static void test_bad_values(void **state)
 
 /* Found by tests/fuzz/fuzz_config.c: a line past the old 4 KiB buffer was
  * cut, its value truncated and its tail read as a line of its own. */
+/* mail_retry: the default schedule parses; a bad list is refused at load
+ * with a line naming the key, and the old value stays. */
+static void test_mail_retry(void **state)
+{
+    epos_config c;
+    char err[256];
+    int w[CONFIG_MAIL_RETRY_MAX];
+    assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
+    assert_int_equal(config_mail_retry(c.mail_retry, w), 11);
+    assert_int_equal(w[0], 60);
+    assert_int_equal(w[10], 28800);
+    assert_int_equal(config_mail_retry(" 5, 10 ,20", w), 3);
+    assert_int_equal(w[2], 20);
+    assert_int_equal(config_mail_retry("7", w), 1);
+    const char *bad[] = {"",   " ",      "60,", ",60",    "60,,300", "0",
+                         "-5", "60;300", "1e3", "604801", "60,x",    "99999999999999999999",
+                         NULL};
+    for (int i = 0; bad[i]; i++) {
+        assert_int_equal(config_mail_retry(bad[i], w), -1);
+        assert_int_equal(config_set(&c, "mail_retry", bad[i], err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "mail_retry"));
+    }
+    char many[CONFIG_MAIL_RETRY_MAX * 3 + 8] = "";
+    for (int i = 0; i <= CONFIG_MAIL_RETRY_MAX; i++)
+        strcat(many, i ? ",1" : "1");
+    assert_int_equal(config_mail_retry(many, w), -1);
+    assert_string_equal(c.mail_retry, "60,300,900,3600,7200,14400,28800,28800,28800,28800,28800");
+    assert_int_equal(config_set(&c, "mail_retry", "1,2", err, sizeof(err)), 0);
+    assert_string_equal(c.mail_retry, "1,2");
+    config_free(&c);
+}
+
 static void test_long_line(void **state)
 {
     epos_config c;
@@ -229,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_pg_per_process), cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_tls_pair),       cmocka_unit_test(test_redact_conninfo),
         cmocka_unit_test(test_long_line),      cmocka_unit_test(test_sentinels),
+        cmocka_unit_test(test_mail_retry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
