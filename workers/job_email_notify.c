@@ -1,8 +1,12 @@
 /* job_email_notify.c -- the job "email.notify": one notification mail through presence,
  * preferences, quiet hours, SMTP and the log.
  *
- * Payload {user_id, kind, subject, body, message_id, urgent, only_offline, grant_id}.
- * Each step runs on the loop:
+ * Payload {user_id, kind, template, data, message_id, urgent, only_offline, grant_id}:
+ * SQL queues data only; the subject and body are rendered here from the
+ * template named "template" (default: the kind) of workers/templates with
+ * "data" (mailtext.c). A payload with "subject" and "body" and no "data"
+ * (queued by a release before the templates, e.g. held past quiet hours)
+ * is sent as it is. Each step runs on the loop:
  *   1. only_offline (the payload's flag, else on by default for the kinds in
  *      offline_kinds): the hub keeps epos:online:<uid> while the user has a
  *      live connection; then the user saw it live and no mail goes;
@@ -32,6 +36,7 @@
 #include "epos/utf8.h"
 #include "mail_credentials.h"
 #include "mailer.h"
+#include "mailtext.h"
 #include "publish.h"
 
 #define EMAIL_RECORD_TRIES 5 /* writes of a sent mail's result, 1 s apart, doubling */
@@ -52,6 +57,7 @@ typedef struct email_job {
     json_t *payload;      /* owns the strings below */
     long long uid, grant; /* grant: a credentials mail's grant id, else 0 */
     const char *kind, *subject, *body, *message_id;
+    char *text_subject, *text_body; /* rendered from the template: subject, body point here */
     int urgent, only_offline;
     json_t *prepared; /* epos_email_prepare's answer: owns to_addr, to_name */
     int status;       /* MAIL_* of the attempt */
@@ -71,6 +77,8 @@ static void email_free(email_job *c)
 {
     json_decref(c->payload);
     json_decref(c->prepared);
+    free(c->text_subject);
+    free(c->text_body);
     free(c->detail);
     free(c);
 }
@@ -100,6 +108,25 @@ static int email_kind_offline(const char *kind)
     return 0;
 }
 
+/* The subject and body from the payload's template and data. Returns 0,
+ * -ENOENT (no such template), -ENOMEM. */
+static int email_render(email_job *c)
+{
+    json_t *p = c->payload, *data = json_object_get(p, "data");
+    const char *name = c->kind;
+    if (!data && json_is_string(json_object_get(p, "body"))) { /* queued before the templates */
+        jsonx_str(p, "body", &c->body);
+        if (jsonx_str(p, "subject", &c->subject) != 0)
+            c->subject = "";
+        return 0;
+    }
+    jsonx_str(p, "template", &name);
+    int rc = mailtext_render(name, data, c->w->cfg->public_url, &c->text_subject, &c->text_body);
+    c->subject = c->text_subject;
+    c->body = c->text_body;
+    return rc;
+}
+
 /* Read the payload into c. Returns 0, or -1 when it is unusable (no user, kind or Message-ID). */
 static int email_parse(email_job *c)
 {
@@ -108,10 +135,6 @@ static int email_parse(email_job *c)
         jsonx_str(p, "kind", &c->kind) != 0 || !*c->kind ||
         jsonx_str(p, "message_id", &c->message_id) != 0 || !*c->message_id)
         return -1;
-    if (jsonx_str(p, "subject", &c->subject) != 0)
-        c->subject = "";
-    if (jsonx_str(p, "body", &c->body) != 0)
-        c->body = "";
     if (jsonx_bool(p, "urgent", &c->urgent) != 0)
         c->urgent = 0;
     if (jsonx_bool(p, "only_offline", &c->only_offline) != 0)
@@ -363,6 +386,16 @@ int job_email_notify_run(worker_t *w, job_t *job, job_done_cb *done)
     c->done = done;
     if (email_parse(c) != 0) {
         email_finish(c, JOB_FAIL, "email.notify: the payload needs user_id, kind and message_id");
+        return 0;
+    }
+    int rc = email_render(c);
+    if (rc != 0) {
+        char err[200];
+        const char *name = c->kind;
+        jsonx_str(c->payload, "template", &name);
+        snprintf(err, sizeof(err), "email.notify: %s «%s»",
+                 rc == -ENOENT ? "no mail template" : "out of memory rendering", name);
+        email_finish(c, rc == -ENOENT ? JOB_FAIL : JOB_RETRY, err);
         return 0;
     }
     if (c->only_offline &&

@@ -3,11 +3,12 @@
  *
  * epos_news_emails (schema/functions/mail.sql) does it set-based, once per
  * item however often the job runs; the mails are 'email.notify' jobs of
- * their own (kind 'news', only while the parent is offline). */
+ * their own (kind 'news', only while the parent is offline) carrying the
+ * item's data; their text is the news template's (workers/templates). */
 #include "publish.h"
 
 static const char news_email_sql[] =
-    "SELECT json_build_object('queued', epos_news_emails($1::bigint, $2))::text";
+    "SELECT json_build_object('queued', epos_news_emails($1::bigint))::text";
 
 int job_news_email_run(worker_t *w, job_t *job, job_done_cb *done)
 {
@@ -16,6 +17,6 @@ int job_news_email_run(worker_t *w, job_t *job, job_done_cb *done)
         done(job, JOB_FAIL, "news.email: the payload needs a positive news_id");
         return 0;
     }
-    const char *params[2] = {id, w->cfg->public_url};
-    return publish_job_sql(w, job, done, news_email_sql, 2, params);
+    const char *params[1] = {id};
+    return publish_job_sql(w, job, done, news_email_sql, 1, params);
 }

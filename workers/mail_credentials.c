@@ -1,5 +1,5 @@
 /* mail_credentials.c -- write a credentials mail: mint the one-time set-password link and
- * the text around it (the token lives only in this memory and in the mail). */
+ * render the text around it (the token lives only in this memory and in the mail). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include "epos/auth.h"
 #include "epos/jsonx.h"
 #include "mail_credentials.h"
+#include "mailtext.h"
 #include "publish.h"
 
 #define CRED_TOKEN_CHARS 43 /* base64url: 258 random bits */
@@ -28,29 +29,29 @@ static void cred_render_free(cred_render *c)
     free(c);
 }
 
-/* The text of the mail; NULL when memory ran out. The caller wipes and frees it. */
+/* The text of the mail from the "credentials" template (workers/templates/credentials.txt);
+ * NULL when memory ran out. The caller wipes and frees it. */
 static char *cred_body(const char *url, const char *token, json_t *who)
 {
-    const char *name = "", *org = "", *login = "", *until = "";
-    jsonx_str(who, "name", &name);
-    jsonx_str(who, "org", &org);
-    jsonx_str(who, "login", &login);
-    jsonx_str(who, "expires_at", &until);
     size_t ulen = strlen(url);
     const char *sep = ulen && url[ulen - 1] == '/' ? "" : "/";
-    char *body = NULL;
-    if (asprintf(&body,
-                 "Здравствуйте, %s!\n\n"
-                 "Для вас создан доступ к ЭПОС%s%s%s.\n\n"
-                 "Логин: %s\n\n"
-                 "Чтобы войти, откройте ссылку и придумайте свой пароль:\n"
-                 "%s%s#/set-password?t=%s\n\n"
-                 "Ссылка открывается один раз и действует до %s. Если она не сработала,\n"
-                 "попросите администратора выдать доступ заново. Если вы не ждали этого\n"
-                 "письма, просто удалите его.\n",
-                 name, *org ? " (" : "", org, *org ? ")" : "", login, url, sep, token,
-                 *until ? until : "истечения 72 часов") < 0)
+    char *link = NULL, *subject = NULL, *body = NULL;
+    if (asprintf(&link, "%s%s#/set-password?t=%s", url, sep, token) < 0)
         return NULL;
+    json_t *data =
+        json_pack("{s:O?, s:O?, s:O?, s:O?, s:s}", "name", json_object_get(who, "name"), "org",
+                  json_object_get(who, "org"), "login", json_object_get(who, "login"), "expires_at",
+                  json_object_get(who, "expires_at"), "link", link);
+    if (data)
+        mailtext_render("credentials", data, url, &subject, &body);
+    /* The token rests nowhere but in the mail: wipe the copies (the data's string too). */
+    const char *in_data = json_string_value(json_object_get(data, "link"));
+    if (in_data)
+        OPENSSL_cleanse((char *)in_data, strlen(in_data));
+    OPENSSL_cleanse(link, strlen(link));
+    free(link);
+    json_decref(data);
+    free(subject);
     return body;
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "epos/log.h"
+#include "mailtext.h"
 #include "worker.h"
 
 #define WORKER_PG_WAIT_MS 5000
@@ -237,6 +238,11 @@ int main(int argc, char **argv)
         return 1;
     }
     log_init("epos-worker", level);
+    if (mailtext_init(err, sizeof(err)) != 0) { /* a broken mail template: never start */
+        fprintf(stderr, "epos-worker: mail template %s\n", err);
+        config_free(&config);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
 
@@ -265,6 +271,7 @@ int main(int argc, char **argv)
     else
         log_info("stopped");
     worker_free(w);
+    mailtext_free();
     config_free(&config);
     return w->exit_code ? w->exit_code : (rc != 0);
 }

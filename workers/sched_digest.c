@@ -3,8 +3,9 @@
  *
  * Each tick runs two statements, each its own transaction and safe to run
  * from any number of workers at once (schema/functions/mail.sql):
- *   epos_digest_collect(now - digest_delay_s, public_url) queues ONE digest
- *       mail per recipient with chat messages unread for digest_delay_s;
+ *   epos_digest_collect(now - digest_delay_s) queues ONE digest mail (its
+ *       data: the chat.digest template writes it) per recipient with chat
+ *       messages unread for digest_delay_s;
  *   epos_mail_release(now) queues again the mail held in mail_deferred
  *       whose quiet hours are over.
  * A tick is skipped while the previous one is still running. */
@@ -15,12 +16,12 @@
 
 #define DIGEST_TICK_MS 5000
 
-/* Each statement takes the first nparams of (public_url, digest_delay_s). */
+/* Each statement takes the first nparams of (digest_delay_s). */
 static const struct {
     const char *sql;
     int nparams;
 } digest_sql[] = {
-    {"SELECT epos_digest_collect(now() - make_interval(secs => $2::integer), $1)", 2},
+    {"SELECT epos_digest_collect(now() - make_interval(secs => $1::integer))", 1},
     {"SELECT epos_mail_release(now())", 0},
 };
 #define DIGEST_NSQL (sizeof(digest_sql) / sizeof(digest_sql[0]))
@@ -60,7 +61,7 @@ static void digest_step(digest_sched *s)
     }
     char delay[16];
     snprintf(delay, sizeof(delay), "%d", s->w->cfg->digest_delay_s);
-    const char *params[2] = {s->w->cfg->public_url, delay};
+    const char *params[1] = {delay};
     if (pgq_exec_sql(s->w->pg, digest_sql[s->step].sql, digest_sql[s->step].nparams, params,
                      digest_on_result, s) != 0)
         s->step = DIGEST_NSQL; /* PostgreSQL down: the next tick tries again */

@@ -198,37 +198,33 @@ $$;
 
 -- epos_absence_mail_filed(notice, gid) queues the mails of an applied
 -- notice: 'absence.notice' to each bound teacher and the class teacher of
--- the group, 'absence.status' to the parent who filed it.
+-- the group, 'absence.status' (template absence.applied) to the parent who
+-- filed it. Data {child_name, parent_name, group_name, from, to, lessons,
+-- reason}: the text is the worker's (workers/templates/).
 CREATE OR REPLACE FUNCTION epos_absence_mail_filed(p_notice bigint, p_gid bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     r      record;
-    v_what text;
+    v_data jsonb;
 BEGIN
-    SELECT n.id, n.parent_id, n.reason, n.lessons, c.full_name AS child_name, p.full_name AS parent_name,
-           g.name AS group_name, epos_period_text(n.from_date, n.to_date) AS period
+    SELECT n.id, n.parent_id,
+           jsonb_build_object('child_name', c.full_name, 'parent_name', p.full_name, 'group_name', g.name,
+                              'from', to_char(n.from_date, 'YYYY-MM-DD'), 'to', to_char(n.to_date, 'YYYY-MM-DD'),
+                              'lessons', to_jsonb(n.lessons), 'reason', n.reason) AS data
       INTO r
       FROM absence_notices n
       JOIN children c ON c.id = n.child_id
       JOIN users p ON p.id = n.parent_id
       LEFT JOIN groups g ON g.id = p_gid
      WHERE n.id = p_notice;
-    v_what := r.period || coalesce(', уроки ' || array_to_string(r.lessons, ', '), '');
+    v_data := r.data;
     IF p_gid IS NOT NULL THEN
-        PERFORM epos_email_notify(s.uid, 'absence.notice',
-            format('Уведомление об отсутствии: %s, %s', r.child_name, v_what),
-            format(E'Здравствуйте!\n\n%s сообщает, что %s («%s») будет отсутствовать: %s.\n'
-                   'Причина: %s\n\nОтметка уже внесена в табель.\n',
-                   r.parent_name, r.child_name, r.group_name, v_what, r.reason),
+        PERFORM epos_email_notify(s.uid, 'absence.notice', v_data,
             format('<absence.notice.%s.%s@epos.local>', r.id, s.uid))
           FROM epos_group_staff(p_gid) AS s(uid);
     END IF;
-    PERFORM epos_email_notify(r.parent_id, 'absence.status',
-        format('Заявление об отсутствии получено: %s, %s', r.child_name, v_what),
-        format(E'Здравствуйте!\n\nВаше заявление об отсутствии (%s, %s) получено и отмечено в табеле.\n'
-               'Причина: %s\n',
-               r.child_name, v_what, r.reason),
-        format('<absence.status.%s.applied.%s@epos.local>', r.id, r.parent_id));
+    PERFORM epos_email_notify(r.parent_id, 'absence.status', v_data,
+        format('<absence.status.%s.applied.%s@epos.local>', r.id, r.parent_id), false, 'absence.applied');
 END
 $$;
 

@@ -162,7 +162,8 @@ $$;
 -- epos_unexplained_events(child, day, gid) -> the events telling the
 -- child's parents it was marked absent without a notice: 'absence.unexplained'
 -- {child_id,child_name,date,group_id,group_name} on user:<parent>, with one
--- email.notify each. Once per child and day (unexplained_sent): [] after that.
+-- email.notify each (the same data; its text is the worker's template).
+-- Once per child and day (unexplained_sent): [] after that.
 CREATE OR REPLACE FUNCTION epos_unexplained_events(p_child bigint, p_day date, p_gid bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -187,13 +188,7 @@ BEGIN
                                      'date', to_char(p_day, 'YYYY-MM-DD'),
                                      'group_id', p_gid, 'group_name', r.group_name);
         v_events := v_events || epos_event('user:' || r.user_id, 'absence.unexplained', v_data);
-        PERFORM epos_email_notify(r.user_id, 'absence.unexplained',
-            format('%s: отсутствие без уведомления %s', r.child_name, epos_date_text(p_day)),
-            format(E'Здравствуйте!\n\n%s %s отмечен(а) в табеле «%s» как отсутствующий(ая), '
-                   'а уведомления об отсутствии от родителей нет.\n\n'
-                   'Если ребёнок отсутствует по уважительной причине, подайте уведомление '
-                   'в ЭПОС, раздел «Пропуски».\n',
-                   epos_date_text(p_day), r.child_name, r.group_name),
+        PERFORM epos_email_notify(r.user_id, 'absence.unexplained', v_data,
             format('<absence.unexplained.%s.%s.%s@epos.local>', p_child, p_day, r.user_id));
     END LOOP;
     RETURN v_events;
@@ -203,14 +198,16 @@ $$;
 -- epos_notice_corrected_events(notice, day, by) -> the event and mail
 -- telling the parent who filed the notice that the teacher marked the child
 -- present on one of its days: 'absence.status' {absence_id,child_id,
--- child_name,date,status:'corrected',by,text} on user:<parent>.
+-- child_name,date,status:'corrected',by,text} on user:<parent>; the mail
+-- (template absence.corrected) gets {child_name,date,by_name,school}.
 CREATE OR REPLACE FUNCTION epos_notice_corrected_events(p_notice bigint, p_day date, p_by bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     r      record;
     v_text text;
 BEGIN
-    SELECT n.id, n.parent_id, n.child_id, c.full_name AS child_name, g.kind
+    SELECT n.id, n.parent_id, n.child_id, c.full_name AS child_name, g.kind,
+           (SELECT u.full_name FROM users u WHERE u.id = p_by) AS by_name
       INTO r
       FROM absence_notices n
       JOIN children c ON c.id = n.child_id
@@ -220,11 +217,10 @@ BEGIN
     v_text := CASE WHEN r.kind = 'class' THEN 'Учитель отметил, что ребёнок пришёл'
                    ELSE 'Воспитатель отметил, что ребёнок пришёл' END;
     PERFORM epos_email_notify(r.parent_id, 'absence.status',
-        format('%s: отмечен(а) присутствующим(ей) %s', r.child_name, epos_date_text(p_day)),
-        format(E'Здравствуйте!\n\nВы сообщали, что %s будет отсутствовать %s. %s.\n'
-               'Отметка в табеле исправлена.\n',
-               r.child_name, epos_date_text(p_day), v_text),
-        format('<absence.status.%s.%s.corrected.%s@epos.local>', r.id, p_day, r.parent_id));
+        jsonb_build_object('child_name', r.child_name, 'date', to_char(p_day, 'YYYY-MM-DD'),
+                           'by_name', r.by_name, 'school', r.kind IS NOT DISTINCT FROM 'class'),
+        format('<absence.status.%s.%s.corrected.%s@epos.local>', r.id, p_day, r.parent_id),
+        false, 'absence.corrected');
     RETURN jsonb_build_array(epos_event('user:' || r.parent_id, 'absence.status', jsonb_build_object(
         'absence_id', r.id, 'child_id', r.child_id, 'child_name', r.child_name,
         'date', to_char(p_day, 'YYYY-MM-DD'), 'status', 'corrected', 'by', p_by, 'text', v_text)));

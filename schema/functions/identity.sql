@@ -384,7 +384,8 @@ $$;
 -- staff role (EP403), the person must exist (EP404) and have an address
 -- (EP409). A new grant ends the person's password and sessions (refresh: their
 -- sockets close) and queues one urgent 'email.notify' job {user_id, kind
--- 'credentials', message_id, subject, grant_id}. repeated: true when a grant
+-- 'credentials', message_id, grant_id}: the worker writes the text (its
+-- template) when it mints the link. repeated: true when a grant
 -- of the last five minutes was answered again and nothing was queued.
 CREATE OR REPLACE FUNCTION epos_api_staff_credentials(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb,
                                            p_body jsonb) RETURNS jsonb
@@ -446,7 +447,6 @@ BEGIN
         'kind', 'credentials',
         'urgent', true,
         'message_id', epos_credentials_message_id(v_grant),
-        'subject', 'Доступ к ЭПОС',
         'grant_id', v_grant));
 
     RETURN jsonb_build_object('status', 200,

@@ -1,20 +1,25 @@
 -- mail.sql -- mail: queue a notification, prepare and record a send, quiet hours, chat digests, news mail.
 --
--- Subjects and bodies are still built here (issue 9 item 6 moves them to
--- the worker's templates).
+-- SQL queues DATA only (names, dates, counts); the worker renders every
+-- subject and body from its templates (workers/templates/<template>.txt,
+-- where the data each one reads is listed).
 
--- epos_email_notify(user, kind, subject, body, message_id, urgent) queues
+-- epos_email_notify(user, kind, data, message_id, urgent, template) queues
 -- one notification mail: an outbox row kind 'email.notify' with
--- {user_id,kind,subject,body,message_id,urgent}. The mailer applies the
--- user's preferences and quiet hours; message_id is deterministic, so a
--- retried job never mails twice.
-CREATE OR REPLACE FUNCTION epos_email_notify(p_user bigint, p_kind text, p_subject text, p_text text,
-                                  p_message_id text, p_urgent boolean DEFAULT false) RETURNS void
+-- {user_id,kind,data,message_id,urgent[,template]} — template names the
+-- worker's template when it is not the kind (the preference key). The
+-- mailer applies the user's preferences and quiet hours; message_id is
+-- deterministic, so a retried job never mails twice.
+CREATE OR REPLACE FUNCTION epos_email_notify(p_user bigint, p_kind text, p_data jsonb, p_message_id text,
+                                  p_urgent boolean DEFAULT false, p_template text DEFAULT NULL)
+RETURNS void
 LANGUAGE sql AS $$
     INSERT INTO outbox (kind, payload)
     VALUES ('email.notify', jsonb_build_object('user_id', p_user, 'kind', p_kind,
-                                               'subject', p_subject, 'body', p_text,
-                                               'message_id', p_message_id, 'urgent', p_urgent))
+                                               'data', coalesce(p_data, '{}'::jsonb),
+                                               'message_id', p_message_id, 'urgent', p_urgent)
+                            || CASE WHEN p_template IS NULL THEN '{}'::jsonb
+                                    ELSE jsonb_build_object('template', p_template) END)
 $$;
 
 -- ========================================================================
@@ -241,70 +246,62 @@ $$;
 CREATE OR REPLACE FUNCTION epos_digest_lock_class() RETURNS integer
 LANGUAGE sql IMMUTABLE AS $$ SELECT 4201 $$;
 
--- epos_digest_text(uid, chats, url) -> (body, max message id, lines, seqs): the
--- digest of what uid has not read in those chats and no digest listed yet,
--- chat by chat (title — or the other member's name — then "sender (time):
--- text" per message, the newest 20 per chat, texts cut at 300 characters),
--- times in the user's org time zone; seqs {"<chat id>": last seq listed}.
--- lines 0: nothing unread.
-CREATE OR REPLACE FUNCTION epos_digest_text(p_uid bigint, p_chats bigint[], p_url text,
-                                 OUT body text, OUT max_id bigint, OUT lines integer, OUT seqs jsonb)
+-- epos_digest_data(uid, chats) -> (payload, top_id, listed, seqs): what
+-- uid has not read in those chats and no digest listed yet, as the data of
+-- the chat.digest template: {"count": unread messages, "chats":[{chat_id,
+-- direct, title, other (the other member's name in a direct chat), total,
+-- shown, more, messages:[{sender, at ("YYYY-MM-DD HH24:MI" in the user's
+-- org time zone), text (cut at 300 characters), cut}]}]} — the newest 20
+-- per chat; top_id the greatest message id listed; listed how many; seqs
+-- {"<chat id>": last seq listed}. listed 0: nothing unread.
+CREATE OR REPLACE FUNCTION epos_digest_data(p_uid bigint, p_chats bigint[],
+                                 OUT payload jsonb, OUT top_id bigint, OUT listed integer, OUT seqs jsonb)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    v_tz   text := coalesce((SELECT o.tz FROM orgs o WHERE o.id = epos_mail_org(p_uid)), 'Asia/Yekaterinburg');
-    v_chat bigint := NULL;
-    r      record;
+    v_tz text := coalesce((SELECT o.tz FROM orgs o WHERE o.id = epos_mail_org(p_uid)), 'Asia/Yekaterinburg');
 BEGIN
-    body := '';
-    lines := 0;
-    seqs := '{}';
-    FOR r IN
-        WITH unread AS (
-            SELECT x.id, x.chat_id, x.seq, x.sender_id, x.text, x.ts,
-                   count(*) OVER (PARTITION BY x.chat_id) AS n,
-                   row_number() OVER (PARTITION BY x.chat_id ORDER BY x.seq DESC) AS k
-              FROM chat_members me
-              JOIN chat_messages x ON x.chat_id = me.chat_id
-              LEFT JOIN digest_mailed dm ON dm.user_id = me.user_id AND dm.chat_id = me.chat_id
-             WHERE me.user_id = p_uid AND me.chat_id = ANY (p_chats)
-               AND x.seq > greatest(me.read_seq, coalesce(dm.seq, 0)) AND x.sender_id <> p_uid
-        )
-        SELECT u.*, s.full_name AS sender,
-               CASE WHEN c.kind = 'direct'
-                    THEN 'Личные сообщения'
-                    ELSE 'Чат «' || coalesce(c.title, '') || '»' END AS title
+    WITH unread AS (
+        SELECT x.id, x.chat_id, x.seq, x.sender_id, x.text, x.ts,
+               count(*) OVER (PARTITION BY x.chat_id) AS n,
+               row_number() OVER (PARTITION BY x.chat_id ORDER BY x.seq DESC) AS k
+          FROM chat_members me
+          JOIN chat_messages x ON x.chat_id = me.chat_id
+          LEFT JOIN digest_mailed dm ON dm.user_id = me.user_id AND dm.chat_id = me.chat_id
+         WHERE me.user_id = p_uid AND me.chat_id = ANY (p_chats)
+           AND x.seq > greatest(me.read_seq, coalesce(dm.seq, 0)) AND x.sender_id <> p_uid
+    ), per_chat AS (
+        SELECT u.chat_id, max(u.n) AS total, count(*) AS shown, max(u.seq) AS last_seq, max(u.id) AS last_id,
+               jsonb_agg(jsonb_build_object(
+                   'sender', coalesce(s.full_name, '?'),
+                   'at', to_char(u.ts AT TIME ZONE v_tz, 'YYYY-MM-DD HH24:MI'),
+                   'text', left(u.text, 300), 'cut', char_length(u.text) > 300) ORDER BY u.seq) AS messages
           FROM unread u
-          JOIN chats c ON c.id = u.chat_id
           LEFT JOIN users s ON s.id = u.sender_id
          WHERE u.k <= 20
-         ORDER BY u.chat_id, u.seq
-    LOOP
-        IF v_chat IS DISTINCT FROM r.chat_id THEN
-            v_chat := r.chat_id;
-            body := body || E'\n' || r.title
-                    || CASE WHEN r.n > 20 THEN format(' (последние 20 из %s)', r.n) ELSE '' END || E':\n';
-        END IF;
-        body := body || format(E'  %s (%s): %s\n', coalesce(r.sender, '?'),
-                               to_char(r.ts AT TIME ZONE v_tz, 'DD.MM HH24:MI'),
-                               CASE WHEN char_length(r.text) > 300 THEN left(r.text, 300) || '…'
-                                    ELSE r.text END);
-        max_id := greatest(max_id, r.id);
-        seqs := seqs || jsonb_build_object(r.chat_id::text, r.seq);
-        lines := lines + 1;
-    END LOOP;
-    IF lines > 0 THEN
-        body := E'Здравствуйте!\n\nУ вас есть непрочитанные сообщения в ЭПОС:\n' || body
-                || E'\nПрочитать и ответить: ' || coalesce(p_url, '') || E'\n';
-    END IF;
+         GROUP BY u.chat_id
+    )
+    SELECT jsonb_build_object(
+               'count', coalesce(sum(p.total), 0),
+               'chats', coalesce(jsonb_agg(jsonb_build_object(
+                   'chat_id', p.chat_id, 'direct', c.kind = 'direct', 'title', c.title,
+                   'other', (SELECT o.full_name FROM chat_members m JOIN users o ON o.id = m.user_id
+                              WHERE m.chat_id = c.id AND m.user_id <> p_uid ORDER BY m.user_id LIMIT 1),
+                   'total', p.total, 'shown', p.shown, 'more', p.total > p.shown,
+                   'messages', p.messages) ORDER BY p.chat_id), '[]'::jsonb)),
+           max(p.last_id), coalesce(sum(p.shown), 0)::integer,
+           coalesce(jsonb_object_agg(p.chat_id::text, p.last_seq), '{}'::jsonb)
+      INTO payload, top_id, listed, seqs
+      FROM per_chat p
+      JOIN chats c ON c.id = p.chat_id;
 END
 $$;
 
--- epos_digest_user(uid, now, url) -> 1 when a digest was queued for uid,
+-- epos_digest_user(uid, now) -> 1 when a digest was queued for uid,
 -- 0 when another collector holds them, nothing was due or nothing is
 -- unread any more. Takes uid's digest lock (transaction-scoped), then
 -- deletes all their pending rows (due or not: one mail carries them all),
 -- records what it lists in digest_mailed and queues the mail.
-CREATE OR REPLACE FUNCTION epos_digest_user(p_uid bigint, p_now timestamptz, p_url text) RETURNS integer
+CREATE OR REPLACE FUNCTION epos_digest_user(p_uid bigint, p_now timestamptz) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     v_chats bigint[];
@@ -319,8 +316,8 @@ BEGIN
     END IF;
     WITH del AS (DELETE FROM digest_pending p WHERE p.user_id = p_uid RETURNING p.chat_id)
     SELECT array_agg(del.chat_id ORDER BY del.chat_id) INTO v_chats FROM del;
-    SELECT * INTO d FROM epos_digest_text(p_uid, v_chats, p_url);
-    IF d.lines = 0 THEN
+    SELECT * INTO d FROM epos_digest_data(p_uid, v_chats);
+    IF d.listed = 0 THEN
         RETURN 0;
     END IF;
     -- What was listed, not what is there now: a message committed since is
@@ -332,19 +329,18 @@ BEGIN
     INSERT INTO outbox (kind, payload)
     VALUES ('email.notify', jsonb_build_object(
         'user_id', p_uid, 'kind', 'chat.digest', 'urgent', false, 'only_offline', true,
-        'message_id', format('<chat.digest.%s.%s@epos.local>', p_uid, d.max_id),
-        'subject', 'Непрочитанные сообщения в ЭПОС',
-        'body', d.body));
+        'message_id', format('<chat.digest.%s.%s@epos.local>', p_uid, d.top_id),
+        'data', d.payload));
     RETURN 1;
 END
 $$;
 
--- epos_digest_collect(now, url, limit) -> the number of digests queued:
+-- epos_digest_collect(now, limit) -> the number of digests queued:
 -- for up to limit recipients with a pending row due at now (oldest first;
 -- rows other collectors hold are skipped), epos_digest_user. One
 -- transaction; any number of workers may run it at once.
-CREATE OR REPLACE FUNCTION epos_digest_collect(p_now timestamptz DEFAULT now(), p_url text DEFAULT NULL,
-                                    p_limit integer DEFAULT 500) RETURNS integer
+CREATE OR REPLACE FUNCTION epos_digest_collect(p_now timestamptz DEFAULT now(), p_limit integer DEFAULT 500)
+RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -362,7 +358,7 @@ BEGIN
                  LIMIT greatest(1, p_limit)) q
          ORDER BY q.due
     LOOP
-        v_n := v_n + epos_digest_user(v_uid, v_now, p_url);
+        v_n := v_n + epos_digest_user(v_uid, v_now);
     END LOOP;
     RETURN v_n;
 END
@@ -392,35 +388,32 @@ LANGUAGE sql STABLE AS $$
      ORDER BY 1
 $$;
 
--- epos_news_mail_text(news, url) -> (subject, body) of the mail about an item.
-CREATE OR REPLACE FUNCTION epos_news_mail_text(p_news bigint, p_url text, OUT subject text, OUT body text)
+-- epos_news_mail_data(news) -> the data of the news template for an item
+-- ({news_id,kind,event_kind,title,body,event_date,org,require_ack}); NULL
+-- when the item is gone.
+CREATE OR REPLACE FUNCTION epos_news_mail_data(p_news bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN n.kind = 'news' THEN 'Новость: ' || n.title
-                WHEN n.event_kind = 'test' THEN format('Контрольная работа %s: %s', epos_date_text(n.event_date), n.title)
-                ELSE format('Событие %s: %s', epos_date_text(n.event_date), n.title) END,
-           format(E'Здравствуйте!\n\n%s — %s\n\n%s%s\n%s\nОткрыть ленту ЭПОС: %s\n',
-                  o.name, n.title,
-                  CASE WHEN n.kind = 'event' THEN 'Дата: ' || epos_date_text(n.event_date) || E'\n\n' ELSE '' END,
-                  n.body,
-                  CASE WHEN n.require_ack THEN E'\nПожалуйста, подтвердите в ЭПОС, что вы ознакомлены.\n' ELSE '' END,
-                  coalesce(p_url, ''))
+    SELECT jsonb_build_object('news_id', n.id, 'kind', n.kind, 'event_kind', n.event_kind,
+                              'title', n.title, 'body', n.body,
+                              'event_date', to_char(n.event_date, 'YYYY-MM-DD'),
+                              'org', o.name, 'require_ack', n.require_ack)
       FROM news n JOIN orgs o ON o.id = n.org_id
      WHERE n.id = p_news
 $$;
 
--- epos_news_emails(news, url) -> the number of mails queued: one outbox
--- 'email.notify' {user_id,kind:'news',subject,body,urgent:false,
+-- epos_news_emails(news) -> the number of mails queued: one outbox
+-- 'email.notify' {user_id,kind:'news',data:epos_news_mail_data,urgent:false,
 -- only_offline:true,message_id:'<news.<id>.<uid>@epos.local>'} per
 -- recipient. Once per item: 0 when it was done before or the item is gone.
-CREATE OR REPLACE FUNCTION epos_news_emails(p_news bigint, p_url text DEFAULT NULL) RETURNS integer
+CREATE OR REPLACE FUNCTION epos_news_emails(p_news bigint) RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    t   record;
-    v_n integer;
+    v_data jsonb;
+    v_n    integer;
 BEGIN
-    SELECT * INTO t FROM epos_news_mail_text(p_news, p_url);
-    IF t.subject IS NULL THEN
+    v_data := epos_news_mail_data(p_news);
+    IF v_data IS NULL THEN
         RETURN 0;
     END IF;
     INSERT INTO news_mailed (news_id, recipients) VALUES (p_news, 0) ON CONFLICT DO NOTHING;
@@ -431,7 +424,7 @@ BEGIN
     SELECT 'email.notify', jsonb_build_object(
                'user_id', r.uid, 'kind', 'news', 'urgent', false, 'only_offline', true,
                'message_id', format('<news.%s.%s@epos.local>', p_news, r.uid),
-               'subject', t.subject, 'body', t.body)
+               'data', v_data)
       FROM epos_news_recipients(p_news) AS r(uid);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     UPDATE news_mailed SET recipients = v_n WHERE news_id = p_news;

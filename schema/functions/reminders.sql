@@ -71,7 +71,8 @@ $$;
 -- epos_reminders_mail() queues the mails of a staged pass: one per reminded
 -- teacher and group ('timesheet.reminder'), one per administrator of each
 -- org with a missed group ('timesheet.overdue'); the Message-IDs carry the
--- run's attempt.
+-- run's attempt. Data only: {group,date,deadline,names} and {date,deadline,
+-- groups:[{name,unmarked}]}; the text is the worker's template.
 CREATE OR REPLACE FUNCTION epos_reminders_mail() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -82,11 +83,8 @@ BEGIN
                'user_id', t.user_id, 'kind', 'timesheet.reminder', 'urgent', false,
                'message_id', format('<timesheet.reminder.%s.%s.%s.%s.%s@epos.local>',
                                     m.org_id, m.day, m.group_id, t.user_id, m.attempt),
-               'subject', format('Табель «%s» за %s не заполнен', m.group_name, epos_date_text(m.day)),
-               'body', format(E'Здравствуйте!\n\nСрок сдачи табеля (%s) прошёл, а в табеле «%s» за %s '
-                              'не отмечены дети (%s): %s.\n\nПожалуйста, заполните табель в ЭПОС.\n',
-                              m.deadline, m.group_name, epos_date_text(m.day), cardinality(m.names),
-                              array_to_string(m.names, ', ')))
+               'data', jsonb_build_object('group', m.group_name, 'date', to_char(m.day, 'YYYY-MM-DD'),
+                                          'deadline', m.deadline, 'names', to_jsonb(m.names)))
       FROM epos_missed m JOIN epos_missed_to t ON t.group_id = m.group_id
      ORDER BY t.user_id, m.group_id;
 
@@ -95,12 +93,11 @@ BEGIN
                'user_id', r.user_id, 'kind', 'timesheet.overdue', 'urgent', false,
                'message_id', format('<timesheet.overdue.%s.%s.%s.%s@epos.local>',
                                     x.org_id, x.day, r.user_id, x.attempt),
-               'subject', format('Не заполнены табели за %s: %s', epos_date_text(x.day), x.n),
-               'body', format(E'Здравствуйте!\n\nСрок сдачи табеля (%s) прошёл. Не заполнены табели за %s:\n\n%s\n',
-                              x.deadline, epos_date_text(x.day), x.lines))
-      FROM (SELECT m.org_id, m.day, m.attempt, m.deadline, count(*) AS n,
-                   string_agg(format('— %s: не отмечено %s', m.group_name, cardinality(m.names)), E'\n'
-                              ORDER BY m.group_name, m.group_id) AS lines
+               'data', jsonb_build_object('date', to_char(x.day, 'YYYY-MM-DD'), 'deadline', x.deadline,
+                                          'groups', x.groups))
+      FROM (SELECT m.org_id, m.day, m.attempt, m.deadline,
+                   jsonb_agg(jsonb_build_object('name', m.group_name, 'unmarked', cardinality(m.names))
+                             ORDER BY m.group_name, m.group_id) AS groups
               FROM epos_missed m GROUP BY m.org_id, m.day, m.attempt, m.deadline) x
       JOIN staff_roles r ON r.org_id = x.org_id AND r.role = 'admin'
       JOIN users u ON u.id = r.user_id AND NOT u.disabled

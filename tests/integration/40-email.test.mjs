@@ -82,9 +82,11 @@ async function freshStaff(tag) {
   return { id: Number(u.id), login: name, email };
 }
 
-/** Queue a notification mail the way every feature does (an outbox row). */
+/** Queue a notification mail the way every feature does (an outbox row of data; the worker's
+ * "test" template writes {subject, text} as they are). */
 async function notify(uid, kind, messageId, { urgent = false, subject = "Проверка", body = "Текст" } = {}) {
-  await psql("SELECT epos_email_notify($1, $2, $3, $4, $5, $6)", [uid, kind, subject, body, messageId, urgent]);
+  await psql("SELECT epos_email_notify($1, $2, jsonb_build_object('subject', $3::text, 'text', $4::text), $5, $6, 'test')",
+    [uid, kind, subject, body, messageId, urgent]);
 }
 
 const msgId = (tag) => `<jobs.${tag}.${randomUUID()}@epos.local>`;

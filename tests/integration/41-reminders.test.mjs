@@ -19,7 +19,7 @@ const G_DONE = kgGroups[1].id; // completed before the deadline pass
 const T_MISS = teachersOf(G_MISS)[0];
 const T_DONE = teachersOf(G_DONE)[0];
 
-let hub, today, savedDeadline;
+let hub, today, savedDeadline, savedQuiet;
 const workers = [];
 const mail = mailbox();
 const tok = {};
@@ -43,6 +43,10 @@ before(async () => {
   for (const u of [ADMIN, T_MISS, T_DONE]) tok[u.id] = (await login(hub.url, u.login, u.password)).token;
   today = (await psql("SELECT epos_org_today($1)::text AS d", [KG.id]))[0].d;
   savedDeadline = (await psql("SELECT to_char(timesheet_deadline, 'HH24:MI') AS d FROM orgs WHERE id = $1", [KG.id]))[0].d;
+  // Whatever the hour the suite runs at (after 20:00 in the org's zone the
+  // reminders would wait for the morning), no quiet hours in this file.
+  savedQuiet = (await psql("SELECT quiet_from::text AS f, quiet_to::text AS t FROM orgs WHERE id = $1", [KG.id]))[0];
+  await psql("UPDATE orgs SET quiet_from = '00:00', quiet_to = '00:00' WHERE id = $1", [KG.id]);
   const cal = await api("PUT", `/api/orgs/${KG.id}/calendar/${today}`, { kind: "workday" }, ADMIN);
   assert.equal(cal.status, 200, cal.text);
   // Today not yet passed, and mail of an earlier pass of today forgotten.
@@ -65,6 +69,9 @@ after(async () => {
   for (const c of open) await c.close().catch(() => {});
   for (const w of workers) await w.stop();
   if (savedDeadline) await psql("UPDATE orgs SET timesheet_deadline = $2::time WHERE id = $1", [KG.id, savedDeadline]);
+  if (savedQuiet) {
+    await psql("UPDATE orgs SET quiet_from = $2::time, quiet_to = $3::time WHERE id = $1", [KG.id, savedQuiet.f, savedQuiet.t]);
+  }
   await hub?.stop();
 });
 
@@ -107,9 +114,18 @@ test("the deadline pass: once with two workers; incomplete group's teachers live
   const staff = (await psql("SELECT epos_group_staff($1) AS uid", [G_MISS])).map((r) => Number(r.uid));
   const ids = staff.map((uid) => `<timesheet.reminder.${KG.id}.${today}.${G_MISS}.${uid}.1@epos.local>`);
   const adminId = `<timesheet.overdue.${KG.id}.${today}.${ADMIN.id}.1@epos.local>`;
+  // The text the worker writes from the event's data: the count with its plural forms.
+  const n = live.data.unmarked_count;
+  const form = (one, few, many) => (n % 100 >= 11 && n % 100 <= 14 ? many
+    : n % 10 === 1 ? one : n % 10 >= 2 && n % 10 <= 4 ? few : many);
+  const [dd, mm, yyyy] = [today.slice(8, 10), today.slice(5, 7), today.slice(0, 4)];
   for (const id of ids) {
     const m = await mail.waitFor({ messageId: id });
     assert.match(m.subject, /Табель .* не заполнен/);
+    assert.equal(m.text.replace(/\r\n/g, "\n"), "Здравствуйте!\n\n" +
+      `Срок сдачи табеля (${live.data.deadline}) прошёл, а в табеле «${live.data.group_name}» за ${dd}.${mm}.${yyyy} ` +
+      `не ${form("отмечен", "отмечены", "отмечено")} ${n} ${form("ребёнок", "ребёнка", "детей")}: ` +
+      `${live.data.unmarked.join(", ")}.\n\nПожалуйста, заполните табель в ЭПОС.\n`);
   }
   const am = await mail.waitFor({ messageId: adminId });
   assert.match(am.subject, /Не заполнены табели/);

@@ -119,7 +119,7 @@ test("issuing credentials mails a one-time link; the token rests nowhere but in 
   // The job payload carries ids only.
   const rows = await outboxOf(staff.id);
   assert.equal(rows.length, 1);
-  assert.deepEqual(Object.keys(rows[0].payload).sort(), ["grant_id", "kind", "message_id", "subject", "urgent", "user_id"]);
+  assert.deepEqual(Object.keys(rows[0].payload).sort(), ["grant_id", "kind", "message_id", "urgent", "user_id"]);
   await until(async () => (await psql("SELECT done_at FROM outbox WHERE id = $1", [rows[0].id]))[0].done_at,
     { what: "the mail job finished" });
 
@@ -242,7 +242,7 @@ test("a dead credentials mail shows no secret and, replayed, brings a working li
       assert.doesNotMatch(out, /set-password|[Пп]ароль/, "no link or password printed");
     }
     assert.deepEqual(Object.keys(JSON.parse(dead.payload)).sort(),
-      ["grant_id", "kind", "message_id", "subject", "urgent", "user_id"]);
+      ["grant_id", "kind", "message_id", "urgent", "user_id"]);
     assert.ok(!(await redisText()).includes("set-password"));
   } finally {
     mail.ok();
