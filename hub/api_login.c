@@ -62,7 +62,8 @@ static void session_created(PGresult *res, void *arg)
         goto out;
     }
     int64_t sid = pgq_get_ll(res, 0, "sid", 0), exp = pgq_get_ll(res, 0, "expires_at", 0);
-    json_t *user = json_loads(pgq_get(res, 0, "user_json"), 0, &je);
+    const char *user_text = pgq_get(res, 0, "user_json");
+    json_t *user = user_text ? json_loads(user_text, 0, &je) : NULL;
     if (!user ||
         auth_token_make(the_hub->cfg.token_secret, l->uid, sid, exp, token, sizeof(token)) != 0) {
         json_decref(user);
@@ -113,7 +114,14 @@ static void login_looked_up(PGresult *res, void *arg)
         login_req_free(l);
         return;
     }
-    if (PQntuples(res) == 1 && strcmp(pgq_get(res, 0, "disabled"), "f") == 0) {
+    const char *disabled = PQntuples(res) == 1 ? pgq_get(res, 0, "disabled") : "";
+    if (!disabled) { /* a NULL where the lookup promises a boolean: an error, not a login */
+        log_error("login lookup returned a NULL \"disabled\"");
+        http_reply_error(l->r, 500, "internal", "Внутренняя ошибка");
+        login_req_free(l);
+        return;
+    }
+    if (PQntuples(res) == 1 && strcmp(disabled, "f") == 0) {
         l->uid = pgq_get_ll(res, 0, "uid", 0);
         const char *h = pgq_get(res, 0, "password_hash");
         l->hash = h ? strdup(h) : NULL;
