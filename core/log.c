@@ -46,6 +46,11 @@ void log_write(int level, const char *fmt, ...)
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s %s[%d] ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      (int)(tv.tv_usec / 1000), log_level_names[level], log_ident, (int)getpid());
+    /* A cut prefix (a very long ident) counts what fits, not what it wanted. */
+    if (n < 0)
+        n = 0;
+    else if ((size_t)n > sizeof(line) - 2)
+        n = (int)(sizeof(line) - 2);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

@@ -53,7 +53,8 @@ static void link_used(PGresult *res, void *arg)
         http_reply_pg_error(l->r, res);
         goto out;
     }
-    json_t *user = json_loads(pgq_get(res, 0, "user_json"), 0, &je);
+    const char *user_text = pgq_get(res, 0, "user_json");
+    json_t *user = user_text ? json_loads(user_text, 0, &je) : NULL; /* NULL: answered 500 below */
     int64_t uid = json_integer_value(json_object_get(user, "id"));
     int64_t sid = pgq_get_ll(res, 0, "sid", 0), exp = pgq_get_ll(res, 0, "expires_at", 0);
     if (!user || uid <= 0 ||

@@ -11,6 +11,7 @@
 #include "epos/auth.h"
 #include "epos/dict.h"
 #include "epos/evmsg.h"
+#include "epos/jsonx.h"
 #include "epos/log.h"
 
 #define FILL_BATCH 500
@@ -61,11 +62,34 @@ size_t fanout_topic_count(const fanout *f)
 
 static void topic_catch_up(fanout *f, topic *t);
 
+int fanout_topic_valid(const char *name)
+{
+    char ch[FANOUT_CHANNEL_MAX];
+    return name && *name && evmsg_channel(ch, sizeof(ch), name) == 0;
+}
+
+void fanout_send_reset(session *s, const char *name)
+{
+    json_t *msg = json_pack("{s:s, s:s}", "op", "reset", "topic", name ? name : "");
+    char *text = msg ? jsonx_dump(msg) : NULL;
+    if (text)
+        session_send_text(s, text, strlen(text));
+    free(text);
+    json_decref(msg);
+}
+
 static topic *topic_get(fanout *f, const char *name, int64_t seq)
 {
     topic *t = dict_get(f->topics, name);
     if (t)
         return t;
+    /* A name whose channel would be cut is refused: subscribing the cut
+     * name would deliver another topic's events, or none. */
+    if (!fanout_topic_valid(name)) {
+        log_warn("topic name of %zu bytes does not fit a channel: refused",
+                 name ? strlen(name) : 0);
+        return NULL;
+    }
     t = calloc(1, sizeof(*t));
     if (!t || !(t->name = strdup(name)) || dict_set(f->topics, name, t) != 0) {
         if (t)
@@ -75,8 +99,8 @@ static topic *topic_get(fanout *f, const char *name, int64_t seq)
     }
     t->last_seq = seq;
     if (f->h->redis) {
-        char ch[256];
-        evmsg_channel(ch, sizeof(ch), name);
+        char ch[FANOUT_CHANNEL_MAX];
+        evmsg_channel(ch, sizeof(ch), name); /* fits: fanout_topic_valid */
         rds_subscribe(f->h->redis, ch);
     }
     return t;
@@ -87,9 +111,9 @@ static void topic_drop_if_unused(fanout *f, topic *t)
     if (t->nsubs || t->filling)
         return;
     if (f->h->redis) {
-        char ch[256];
-        evmsg_channel(ch, sizeof(ch), t->name);
-        rds_unsubscribe(f->h->redis, ch);
+        char ch[FANOUT_CHANNEL_MAX];
+        if (evmsg_channel(ch, sizeof(ch), t->name) == 0)
+            rds_unsubscribe(f->h->redis, ch);
     }
     dict_del(f->topics, t->name);
     free(t->name);
@@ -346,9 +370,7 @@ static void session_fill_done(PGresult *res, void *arg)
         if (gone)
             r->f->h->stats.resets++;
         /* Tell the client to reload rather than leave it silently behind. */
-        char msg[320];
-        int n = snprintf(msg, sizeof(msg), "{\"op\":\"reset\",\"topic\":\"%s\"}", r->name);
-        session_send_text(s, msg, (size_t)n);
+        fanout_send_reset(s, r->name);
         u->seq = u->t->last_seq;
         u->syncing = 0;
         goto finish;

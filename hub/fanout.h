@@ -21,8 +21,16 @@ typedef struct topic {
 fanout *fanout_create(hub *h);
 void fanout_free(fanout *f);
 
+/* The longest Redis channel ("ev:" + topic, with its NUL) a topic may have. */
+#define FANOUT_CHANNEL_MAX 256
+/* 1 when name can be a topic: not empty and its channel fits FANOUT_CHANNEL_MAX
+ * (a cut name is never subscribed). */
+int fanout_topic_valid(const char *name);
+/* Send {"op":"reset","topic":name} to s (built whole, however long the name). */
+void fanout_send_reset(session *s, const char *name);
 /* Subscribe s to topic name, the session having seen up to seq. Returns the
- * sub, or NULL on OOM. Idempotent: an existing sub is returned unchanged. */
+ * sub, or NULL on OOM or a name that is not fanout_topic_valid. Idempotent:
+ * an existing sub is returned unchanged. */
 sub *fanout_subscribe(fanout *f, session *s, const char *name, int64_t seq);
 void fanout_unsubscribe(fanout *f, session *s, const char *name);
 void fanout_unsubscribe_all(fanout *f, session *s);

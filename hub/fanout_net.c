@@ -27,7 +27,7 @@ void fanout_publish(fanout *f, const char *name, int64_t seq, const char *text, 
         fanout_deliver_text(f, name, seq, text, len);
     if (!f->h->redis)
         return;
-    char ch[256];
+    char ch[FANOUT_CHANNEL_MAX];
     size_t mlen;
     char *msg =
         evmsg_channel(ch, sizeof(ch), name) == 0 ? evmsg_encode(seq, text, len, &mlen) : NULL;
@@ -215,7 +215,9 @@ static void sweep_done(PGresult *res, void *arg)
     if (!pgq_ok(res))
         return;
     for (int i = 0; i < PQntuples(res); i++) {
-        topic *t = dict_get(f->topics, pgq_get(res, i, "topic"));
+        const char *name = pgq_get(res, i, "topic");
+        topic *t =
+            name ? dict_get(f->topics, name) : NULL; /* NULL: a row without a topic, skipped */
         if (t && pgq_get_ll(res, i, "seq", 0) > t->last_seq)
             fanout_topic_fill(f, t);
     }

@@ -35,9 +35,7 @@ static void auth_resume_topic(session *s, sub *u, int64_t current, json_t *pos)
     if (want == current)
         return;
     if (want < 0 || want > current || current - want > the_hub->cfg.replay_window) {
-        char msg[320];
-        int n = snprintf(msg, sizeof(msg), "{\"op\":\"reset\",\"topic\":\"%s\"}", u->t->name);
-        session_send_text(s, msg, (size_t)n);
+        fanout_send_reset(s, u->t->name);
         the_hub->stats.resets++;
         return;
     }
@@ -71,6 +69,11 @@ static int auth_apply_topics(session *s, json_t *topics, json_t *resume, int ref
         int64_t current = json_integer_value(v);
         if (refresh && session_find_sub(s, name))
             continue;
+        if (!fanout_topic_valid(name)) {
+            log_warn("conn=%u user=%lld: a topic name too long for a channel, not subscribed",
+                     s->id, (long long)s->uid);
+            continue;
+        }
         if (refresh)
             auth_note_change(added, name);
         sub *u = fanout_subscribe(the_hub->fan, s, name, current);
@@ -143,7 +146,8 @@ static void auth_done(PGresult *res, void *arg)
         goto out;
     }
     json_error_t je;
-    hello = json_loads(pgq_get(res, 0, "hello"), 0, &je);
+    const char *hello_text = pgq_get(res, 0, "hello");
+    hello = hello_text ? json_loads(hello_text, 0, &je) : NULL; /* NULL: no topics, refused below */
     json_t *topics = json_object_get(hello, "topics");
     if (json_object_size(topics) > AUTH_TOPICS_MAX) {
         log_warn("conn=%u user=%lld has %zu topics, over %d: refused", s->id, (long long)s->uid,

@@ -63,11 +63,13 @@ static int portlock_fingerprint(const epos_config *cfg)
         const char *v = config_get(cfg, portlock_keys[i], num, sizeof(num));
         if (!v || !EVP_Digest(v, strlen(v), md, &mdlen, EVP_sha256(), NULL))
             return -1;
-        int n =
-            snprintf(lock.text + lock.len, sizeof(lock.text) - lock.len, "%s ", portlock_keys[i]);
-        for (int k = 0; k < 8 && n > 0; k++)
-            n += snprintf(lock.text + lock.len + n, sizeof(lock.text) - lock.len - (size_t)n,
-                          "%02x", md[k]);
+        /* Each piece must fit whole: a cut one's return is not what was written. */
+        size_t room = sizeof(lock.text) - lock.len;
+        int n = snprintf(lock.text + lock.len, room, "%s ", portlock_keys[i]);
+        for (int k = 0; k < 8 && n > 0 && (size_t)n < room; k++) {
+            int m = snprintf(lock.text + lock.len + n, room - (size_t)n, "%02x", md[k]);
+            n = m < 0 ? -1 : n + m;
+        }
         if (n <= 0 || lock.len + (size_t)n + 1 >= sizeof(lock.text))
             return -1;
         lock.len += (size_t)n;
@@ -172,6 +174,10 @@ int portlock_take(hub *h, char *err, size_t errlen)
     /* sun_path[0] = '\0': an abstract name, its length is what follows. */
     int n = snprintf(lock.addr.sun_path + 1, sizeof(lock.addr.sun_path) - 1, "epos-hub:%s:%d",
                      cfg->listen_host, cfg->port);
+    if (n < 0 || (size_t)n >= sizeof(lock.addr.sun_path) - 1) {
+        snprintf(err, errlen, "listen_host is too long for the port lock's name");
+        return -1;
+    }
     lock.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
     if (portlock_fingerprint(cfg) != 0) {
         snprintf(err, errlen, "cannot compute the configuration's fingerprint");

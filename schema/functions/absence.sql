@@ -11,7 +11,11 @@
 
 -- epos_absence_item(id) -> the notice as the API shows it:
 -- {id,child_id,child_name,group_id,group_name,org_id,parent_id,parent_name,
---  from,to,lessons,reason,status,created_at,updated_at,applied}. NULL for an unknown id.
+--  from,to,lessons,reason,status,created_at,updated_at,applied,day_off,answers}.
+-- applied: a mark of the timesheet carries the notice (the parent's absence,
+-- or a teacher's absence it explains) — never true without a mark. day_off:
+-- an active notice none of whose days is a workday of the org's calendar
+-- (kept, shown, applied if a day of it becomes a workday). NULL for an unknown id.
 CREATE OR REPLACE FUNCTION epos_absence_item(p_id bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
@@ -21,7 +25,8 @@ LANGUAGE sql STABLE AS $$
         'from', to_char(n.from_date, 'YYYY-MM-DD'), 'to', to_char(n.to_date, 'YYYY-MM-DD'),
         'lessons', to_jsonb(n.lessons), 'reason', n.reason, 'status', n.status,
         'created_at', epos_ts(n.created_at), 'updated_at', epos_ts(n.updated_at),
-        'applied', n.applied_at IS NOT NULL,
+        'applied', EXISTS (SELECT 1 FROM attendance_marks m WHERE m.notice_id = n.id),
+        'day_off', n.status = 'active' AND NOT epos_has_workday(c.org_id, n.from_date, n.to_date),
         'answers', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                                'date', ev.payload->>'date', 'status', ev.payload->>'status',
                                'text', ev.payload->>'text') ORDER BY ev.seq), '[]')
@@ -228,6 +233,50 @@ BEGIN
 END
 $$;
 
+-- epos_absence_mail_kept(notice, gid, day_off) queues the mails of a notice
+-- applied without a mark (none of its days could be marked): 'absence.notice'
+-- to the group's staff, 'absence.status' to the parent — saying it is kept,
+-- not that it is in the timesheet; day_off: because the group does not work
+-- on its days (it is marked if one of them becomes a workday).
+CREATE OR REPLACE FUNCTION epos_absence_mail_kept(p_notice bigint, p_gid bigint, p_day_off boolean)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    r      record;
+    v_what text;
+    v_why  text;
+BEGIN
+    SELECT n.id, n.parent_id, n.reason, n.lessons, c.full_name AS child_name, p.full_name AS parent_name,
+           g.name AS group_name, epos_period_text(n.from_date, n.to_date) AS period
+      INTO r
+      FROM absence_notices n
+      JOIN children c ON c.id = n.child_id
+      JOIN users p ON p.id = n.parent_id
+      LEFT JOIN groups g ON g.id = p_gid
+     WHERE n.id = p_notice;
+    v_what := r.period || coalesce(', уроки ' || array_to_string(r.lessons, ', '), '');
+    v_why := CASE WHEN p_day_off
+                  THEN 'В эти дни группа не работает (выходной по календарю организации): отметка в табель '
+                       'не вносится. Если день станет рабочим, отсутствие будет отмечено.'
+                  ELSE 'Отметка в табель не внесена: ребёнок уже отмечен педагогом или не зачислен в группу.' END;
+    IF p_gid IS NOT NULL THEN
+        PERFORM epos_email_notify(s.uid, 'absence.notice',
+            format('Уведомление об отсутствии: %s, %s', r.child_name, v_what),
+            format(E'Здравствуйте!\n\n%s сообщает, что %s («%s») будет отсутствовать: %s.\n'
+                   'Причина: %s\n\n%s\n',
+                   r.parent_name, r.child_name, r.group_name, v_what, r.reason, v_why),
+            format('<absence.notice.%s.%s@epos.local>', r.id, s.uid))
+          FROM epos_group_staff(p_gid) AS s(uid);
+    END IF;
+    PERFORM epos_email_notify(r.parent_id, 'absence.status',
+        format('Заявление об отсутствии сохранено: %s, %s', r.child_name, v_what),
+        format(E'Здравствуйте!\n\nВаше заявление об отсутствии (%s, %s) получено и сохранено.\n%s\n'
+               'Причина: %s\n',
+               r.child_name, v_what, v_why, r.reason),
+        format('<absence.status.%s.kept.%s@epos.local>', r.id, r.parent_id));
+END
+$$;
+
 -- epos_absence_events(notice, gid, action, days, by, today) -> the events of
 -- timesheet:<gid> for a notice 'filed' (applied) or 'withdrawn': 'absence.notice'
 -- (the item with action and the days marked or unmarked), a 'timesheet.mark'
@@ -298,8 +347,12 @@ $$;
 -- notice_id — except days a teacher already marked (a teacher's absence on
 -- them becomes explained by the notice); appends 'absence.notice' (action
 -- 'filed', days applied) and a 'timesheet.mark' per day on timesheet:<gid>,
--- 'absence.status' (status 'applied') on user:<parent>, 'timesheet.summary'
--- when today was applied; queues the mails (epos_absence_mail_filed).
+-- 'absence.status' on user:<parent>, 'timesheet.summary' when today was
+-- applied; queues the mails. The parent's status is 'applied' («отмечено в
+-- табеле») only when a mark carries the notice; 'day_off' when none of its
+-- days from today on is a workday (the notice stays active and is applied to
+-- a day that becomes one: epos_absence_day_opened); 'received' otherwise
+-- (no group, or a teacher marked the child present already).
 -- Idempotent: a notice already applied, withdrawn or unknown gives
 -- {"frames":[]} and changes nothing. The caller publishes the frames on
 -- ev:<topic>, as the hub does for the API functions.
@@ -311,6 +364,8 @@ DECLARE
     k        record;
     v_today  date;
     v_days   date[] := '{}'::date[];
+    v_status text;
+    v_text   text;
     v_events jsonb;
 BEGIN
     SELECT * INTO n FROM absence_notices x WHERE x.id = p_notice FOR UPDATE;
@@ -324,14 +379,119 @@ BEGIN
     IF k.gid IS NOT NULL THEN
         v_days := epos_absence_mark_days(n.id, k.gid, k.org_id, v_today);
     END IF;
+    -- «Отмечено в табеле» only when a mark carries the notice; a notice for
+    -- days off is kept and said to be for a day off.
+    IF EXISTS (SELECT 1 FROM attendance_marks m WHERE m.notice_id = n.id) THEN
+        v_status := 'applied';
+        v_text := 'Заявление получено и отмечено в табеле';
+    ELSIF NOT epos_has_workday(k.org_id, greatest(n.from_date, v_today), n.to_date) THEN
+        v_status := 'day_off';
+        v_text := 'Заявление получено. В этот день группа не работает — отметка в табель не вносится; '
+                  'если день станет рабочим, отсутствие будет отмечено';
+    ELSE
+        v_status := 'received';
+        v_text := 'Заявление получено; отметка в табель не внесена';
+    END IF;
     v_events := epos_absence_events(n.id, k.gid, 'filed', v_days, n.parent_id, v_today)
         || epos_event('user:' || n.parent_id, 'absence.status', jsonb_build_object(
         'absence_id', n.id, 'child_id', n.child_id, 'child_name', k.full_name,
         'date', to_char(n.from_date, 'YYYY-MM-DD'), 'from', to_char(n.from_date, 'YYYY-MM-DD'),
         'to', to_char(n.to_date, 'YYYY-MM-DD'), 'days', to_jsonb(v_days),
-        'status', 'applied', 'by', NULL, 'text', 'Заявление получено и отмечено в табеле'));
-    PERFORM epos_absence_mail_filed(n.id, k.gid);
+        'status', v_status, 'by', NULL, 'text', v_text));
+    IF v_status = 'applied' THEN
+        PERFORM epos_absence_mail_filed(n.id, k.gid);
+    ELSE
+        PERFORM epos_absence_mail_kept(n.id, k.gid, v_status = 'day_off');
+    END IF;
     RETURN jsonb_build_object('frames', epos_events_emit(v_events), 'days', to_jsonb(v_days));
+END
+$$;
+
+-- ---------------------------------------------------------------- the calendar changes a day
+
+-- epos_absence_day_opened(org, day, today) -> the events of a day of the org
+-- that became a workday (PUT /api/orgs/{id}/calendar/{date}): every active,
+-- already applied notice covering it marks its child absent that day —
+-- source 'parent', never over a teacher's mark (a teacher's absence becomes
+-- explained by it) — with 'absence.notice' (action 'filed', days [day]) and
+-- 'timesheet.mark' on timesheet:<gid>, 'timesheet.summary' when the day is
+-- today, and 'absence.status' ('applied') on user:<parent>. A day more than
+-- 31 days back (the timesheet's window) is left alone. Notices not applied
+-- yet are the worker's: it reads the calendar as it is then.
+CREATE OR REPLACE FUNCTION epos_absence_day_opened(p_org bigint, p_day date, p_today date) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_events jsonb := '[]'::jsonb;
+    r        record;
+BEGIN
+    IF p_day < p_today - 31 THEN
+        RETURN v_events;
+    END IF;
+    FOR r IN
+        SELECT n.id, n.child_id, n.parent_id, n.reason, n.lessons, c.full_name AS child_name, e.group_id AS gid
+          FROM absence_notices n
+          JOIN children c ON c.id = n.child_id AND c.org_id = p_org
+          JOIN enrolments e ON e.child_id = n.child_id
+         WHERE n.status = 'active' AND n.applied_at IS NOT NULL AND p_day BETWEEN n.from_date AND n.to_date
+         ORDER BY n.child_id
+           FOR UPDATE OF n
+    LOOP
+        UPDATE attendance_marks a SET notice_id = r.id
+         WHERE a.child_id = r.child_id AND a.day = p_day AND a.source = 'teacher' AND a.status = 'absent'
+           AND a.notice_id IS NULL;
+        INSERT INTO attendance_marks (child_id, day, group_id, status, source, reason, lessons,
+                                      notice_id, marked_by, updated_at)
+        VALUES (r.child_id, p_day, r.gid, 'absent', 'parent', r.reason, r.lessons, r.id, r.parent_id, now())
+        ON CONFLICT (child_id, day) DO NOTHING;
+        IF NOT FOUND THEN
+            CONTINUE;       -- a teacher's mark stays
+        END IF;
+        v_events := v_events
+            || epos_absence_events(r.id, r.gid, 'filed', ARRAY[p_day], r.parent_id, p_today)
+            || epos_event('user:' || r.parent_id, 'absence.status', jsonb_build_object(
+                   'absence_id', r.id, 'child_id', r.child_id, 'child_name', r.child_name,
+                   'date', to_char(p_day, 'YYYY-MM-DD'), 'days', jsonb_build_array(to_char(p_day, 'YYYY-MM-DD')),
+                   'status', 'applied', 'by', NULL,
+                   'text', format('%s стал рабочим днём: отсутствие отмечено в табеле', epos_date_text(p_day))));
+    END LOOP;
+    RETURN v_events;
+END
+$$;
+
+-- epos_absence_day_closed(org, day, today) -> the events of a day of the org
+-- that became a day off: the parents' marks of that day go (a day off takes
+-- no marks; their notices stay active and come back if the day is opened
+-- again), each with 'timesheet.mark' (unmarked) on timesheet:<gid> and
+-- 'timesheet.summary' when the day is today. Teachers' marks stay as they
+-- were made. A day more than 31 days back is left alone.
+CREATE OR REPLACE FUNCTION epos_absence_day_closed(p_org bigint, p_day date, p_today date) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_events jsonb := '[]'::jsonb;
+    v_gids   bigint[] := '{}'::bigint[];
+    r        record;
+BEGIN
+    IF p_day < p_today - 31 THEN
+        RETURN v_events;
+    END IF;
+    FOR r IN
+        DELETE FROM attendance_marks a
+         USING children c
+         WHERE c.id = a.child_id AND c.org_id = p_org AND a.day = p_day AND a.source = 'parent'
+        RETURNING a.child_id, a.group_id
+    LOOP
+        v_events := v_events || epos_event('timesheet:' || r.group_id, 'timesheet.mark', jsonb_build_object(
+            'group_id', r.group_id, 'date', to_char(p_day, 'YYYY-MM-DD'), 'child_id', r.child_id,
+            'status', 'unmarked', 'source', NULL, 'reason', NULL, 'by', NULL));
+        IF NOT r.group_id = ANY (v_gids) THEN
+            v_gids := v_gids || r.group_id;
+        END IF;
+    END LOOP;
+    IF p_day = p_today THEN
+        v_events := v_events || coalesce((SELECT jsonb_agg(epos_timesheet_summary_event(g, p_day) ORDER BY g)
+                                            FROM unnest(v_gids) g), '[]'::jsonb);
+    END IF;
+    RETURN v_events;
 END
 $$;
 

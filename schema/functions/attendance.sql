@@ -30,13 +30,22 @@ $$;
 -- epos_timesheet_body(gid, day) -> the day's timesheet of a group, the body
 -- of GET and PUT /api/timesheet:
 -- {group_id,group_name,org_id,date,complete,deadline,tz,workday,
---  children:[{child_id,name,status,source,reason,notice_id,lessons}]}
+--  children:[{child_id,name,status,source,reason,notice_id,lessons,notice}]}
 -- sorted by name; status 'present'|'absent'|'unmarked', source
--- 'teacher'|'parent'|null. NULL for an unknown group.
+-- 'teacher'|'parent'|null; notice: the active parent notice covering the
+-- day, {id,reason,lessons,from,to}, marked or not (a day off takes no
+-- marks, and the board shows it after a reload), else null. NULL for an
+-- unknown group.
 CREATE OR REPLACE FUNCTION epos_timesheet_body(p_gid bigint, p_day date) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     WITH kids AS (
-        SELECT c.id, c.full_name, m.status, m.source, m.reason, m.notice_id, m.lessons
+        SELECT c.id, c.full_name, m.status, m.source, m.reason, m.notice_id, m.lessons,
+               (SELECT jsonb_build_object('id', n.id, 'reason', n.reason, 'lessons', to_jsonb(n.lessons),
+                                          'from', to_char(n.from_date, 'YYYY-MM-DD'),
+                                          'to', to_char(n.to_date, 'YYYY-MM-DD'))
+                  FROM absence_notices n
+                 WHERE n.child_id = c.id AND n.status = 'active' AND p_day BETWEEN n.from_date AND n.to_date
+                 ORDER BY n.id DESC LIMIT 1) AS notice
           FROM enrolments e
           JOIN children c ON c.id = e.child_id
           LEFT JOIN attendance_marks m ON m.child_id = c.id AND m.day = p_day
@@ -53,7 +62,8 @@ LANGUAGE sql STABLE AS $$
                              'child_id', k.id, 'name', k.full_name,
                              'status', coalesce(k.status, 'unmarked'),
                              'source', k.source, 'reason', k.reason,
-                             'notice_id', k.notice_id, 'lessons', to_jsonb(k.lessons))
+                             'notice_id', k.notice_id, 'lessons', to_jsonb(k.lessons),
+                             'notice', k.notice)
                              ORDER BY k.full_name, k.id), '[]')
                        FROM kids k))
       FROM groups g JOIN orgs o ON o.id = g.org_id
@@ -290,14 +300,34 @@ BEGIN
 END
 $$;
 
--- PUT /api/timesheet {"group_id","date","marks":[{child_id,status,reason?}]}
+-- epos_timesheet_bulk_skips(child, day) -> true when a bulk mark
+-- («Остальные присутствуют») must leave the child alone: it has a mark that
+-- day, or an active parent notice covers the day (marked or not). Takes the
+-- child's row lock first, as epos_timesheet_mark does, so a notice applied
+-- or a mark written meanwhile is seen.
+CREATE OR REPLACE FUNCTION epos_timesheet_bulk_skips(p_child bigint, p_day date) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM children c WHERE c.id = p_child FOR NO KEY UPDATE;
+    RETURN EXISTS (SELECT 1 FROM attendance_marks m WHERE m.child_id = p_child AND m.day = p_day)
+        OR EXISTS (SELECT 1 FROM absence_notices n
+                    WHERE n.child_id = p_child AND n.status = 'active'
+                      AND p_day BETWEEN n.from_date AND n.to_date);
+END
+$$;
+
+-- PUT /api/timesheet {"group_id","date","marks":[{child_id,status,reason?}],"bulk"?}
 -- → the day's timesheet (as GET) and the events of what changed. date
 -- defaults to today in the org's time zone; it may be neither in the future
 -- nor more than 31 days ago. Idempotent: marks equal to the stored ones
 -- write and emit nothing. Per change 'timesheet.mark' on timesheet:<gid>;
 -- once per call with a change 'timesheet.summary' on orgstaff:<org>.
+-- "bulk": true («Остальные присутствуют») writes only the marks of children
+-- with no mark that day and no active parent notice covering it; the others
+-- are left as they are (a sick child is never marked present in bulk).
 -- EP400 bad body or date, EP404 unknown group, EP403 not its staff or a
--- child not enrolled in it.
+-- child not enrolled in it, EP409 a day off of the org's calendar (an
+-- administrator opens it by making it a workday).
 CREATE OR REPLACE FUNCTION epos_api_timesheet_put(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -309,11 +339,16 @@ DECLARE
     v_day    date;
     v_events jsonb := '[]'::jsonb;
     v_ev     jsonb;
+    v_bulk   boolean;
     r        record;
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     PERFORM epos_body_object(p_body);
     v_gid := epos_need(epos_json_id(p_body -> 'group_id', 'group_id'), 'Не указана группа (group_id)');
+    IF p_body ? 'bulk' AND jsonb_typeof(p_body -> 'bulk') NOT IN ('boolean', 'null') THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Поле «bulk» должно быть true или false';
+    END IF;
+    v_bulk := coalesce((p_body ->> 'bulk')::boolean, false);
     v_org := epos_timesheet_group(p_uid, v_gid);
     v_today := epos_org_today(v_org);
     v_day := coalesce(epos_body_date(p_body, 'date'), v_today);
@@ -323,12 +358,21 @@ BEGIN
     IF v_day < v_today - 31 THEN
         RAISE EXCEPTION USING ERRCODE = 'EP400', MESSAGE = 'Табель старше 31 дня изменить нельзя';
     END IF;
+    IF NOT epos_is_workday(v_org, v_day) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EP409',
+            MESSAGE = format('%s — выходной день по календарю организации: отметки в табель не ставятся. '
+                             'Сделать этот день рабочим может администратор организации в календаре',
+                             epos_date_text(v_day));
+    END IF;
     -- Child order: two writers of overlapping marks lock them in one order. A
     -- refusal half-way rolls back the marks written before it.
     FOR r IN SELECT * FROM epos_timesheet_parse_marks(p_body -> 'marks') x ORDER BY x.child_id LOOP
         PERFORM 1 FROM enrolments e WHERE e.child_id = r.child_id AND e.group_id = v_gid;
         IF NOT FOUND THEN
             RAISE EXCEPTION USING ERRCODE = 'EP403', MESSAGE = 'Ребёнок не из этой группы';
+        END IF;
+        IF v_bulk AND epos_timesheet_bulk_skips(r.child_id, v_day) THEN
+            CONTINUE;
         END IF;
         v_ev := epos_timesheet_mark(p_uid, v_gid, v_day, r.child_id, r.status, r.reason, r.has_reason);
         IF v_ev IS NOT NULL THEN

@@ -183,6 +183,14 @@ LANGUAGE sql STABLE AS $$
                     extract(isodow FROM p_day) < 6)
 $$;
 
+-- epos_has_workday(org, from, to) -> true when a day of from..to is a
+-- workday of the org's calendar (epos_is_workday).
+CREATE OR REPLACE FUNCTION epos_has_workday(p_org bigint, p_from date, p_to date) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM generate_series(p_from, p_to, interval '1 day') d
+                    WHERE epos_is_workday(p_org, d::date))
+$$;
+
 -- epos_parse_date(text, field) -> the date of a 'YYYY-MM-DD' string; NULL for
 -- NULL or ''. EP400 'Неверная дата …' naming the field for any other format
 -- or an impossible date such as 2026-02-30.

@@ -114,7 +114,11 @@ $$;
 -- → {org_id,date,kind,override}: overrides one day of the calendar (a kind
 -- equal to the day's default — workday on Monday..Friday, holiday on a
 -- weekend — removes the override). The date within a year back and two
--- years ahead. EP400 bad date or kind, EP404 unknown org, EP403 not its administrator.
+-- years ahead. A day that becomes a workday takes the active notices
+-- covering it (epos_absence_day_opened: marks and their events), a workday
+-- that becomes a day off loses the parents' marks (epos_absence_day_closed);
+-- the frames are published by the hub. EP400 bad date or kind, EP404
+-- unknown org, EP403 not its administrator.
 CREATE OR REPLACE FUNCTION epos_api_org_calendar_put(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -124,6 +128,8 @@ DECLARE
     v_today date;
     v_kind  text;
     v_def   text;
+    v_was   boolean;
+    v_evs   jsonb := '[]'::jsonb;
 BEGIN
     PERFORM epos_require_session(p_sid, p_uid);
     PERFORM epos_org_require_admin(p_uid, p_id);
@@ -140,6 +146,10 @@ BEGIN
             MESSAGE = 'Поле «kind» должно быть «workday», «holiday» или «vacation»';
     END IF;
     v_def := CASE WHEN extract(isodow FROM v_day) < 6 THEN 'workday' ELSE 'holiday' END;
+    -- One calendar writer of the org at a time: the day's kind before and
+    -- after the change are those its notices and marks follow.
+    PERFORM 1 FROM orgs o WHERE o.id = p_id FOR NO KEY UPDATE;
+    v_was := epos_is_workday(p_id, v_day);
     IF v_kind = v_def THEN
         DELETE FROM org_calendar WHERE org_id = p_id AND day = v_day;
     ELSE
@@ -149,8 +159,15 @@ BEGIN
     INSERT INTO audit_log (actor_id, action, object, detail)
     VALUES (p_uid, 'org.calendar', 'org:' || p_id,
             jsonb_build_object('date', to_char(v_day, 'YYYY-MM-DD'), 'kind', v_kind));
+    -- A day off takes no marks: the day's notices and parents' marks follow its kind.
+    IF NOT v_was AND v_kind = 'workday' THEN
+        v_evs := epos_absence_day_opened(p_id, v_day, v_today);
+    ELSIF v_was AND v_kind <> 'workday' THEN
+        v_evs := epos_absence_day_closed(p_id, v_day, v_today);
+    END IF;
     RETURN jsonb_build_object('status', 200, 'body', jsonb_build_object(
-        'org_id', p_id, 'date', to_char(v_day, 'YYYY-MM-DD'), 'kind', v_kind, 'override', v_kind <> v_def));
+        'org_id', p_id, 'date', to_char(v_day, 'YYYY-MM-DD'), 'kind', v_kind, 'override', v_kind <> v_def),
+        'frames', epos_events_emit(v_evs));
 END
 $$;
 

@@ -3,17 +3,19 @@
 // answer the keyboard; a screenshot of each screen is saved under tests/e2e/output/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, newPage, signIn, shot, family, servers, unnamedControls, tabWalk, PHONE, DESKTOP } from "./lib/browser.mjs";
+import { launch, openToday, newPage, signIn, shot, family, servers, unnamedControls, tabWalk, PHONE, DESKTOP } from "./lib/browser.mjs";
 
-let srv, browser, fam;
+let srv, browser, fam, closeDay;
 
 before(async () => {
   srv = await servers();
   browser = await launch();
   fam = await family(srv.base, 4);
+  closeDay = await openToday(srv.base, fam); // the board is today's; a day off takes no marks
 });
 
 after(async () => {
+  if (closeDay) await closeDay();
   if (browser) await browser.close();
   if (srv) await srv.stop();
 });

@@ -3,7 +3,7 @@
 // and only of that group; the org's administrators get the summary.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { demoUsers, demoUser, http, login, psql, startHub, wsConnect } from "./lib/harness.mjs";
+import { demoUsers, demoUser, http, login, openDay, psql, startHub, workday, wsConnect } from "./lib/harness.mjs";
 
 const demo = demoUsers();
 const KG = demo.orgs.find((o) => o.kind === "kindergarten");
@@ -25,7 +25,9 @@ const [A, B, C] = KIDS.filter((c) => parentsOf(c.id).length && parentsOf(c.id).e
 const PARENT_C = parentsOf(C.id)[0];
 const OUTSIDER = demo.children.find((c) => c.group_id === OTHER.id);
 
-let hub, today;
+// today: the day marked here, the latest workday up to the org's today (a day off takes no
+// marks, and the suite runs on any weekday); realToday: the org's today.
+let hub, today, realToday;
 const tok = {};
 const open = [];
 
@@ -41,7 +43,8 @@ before(async () => {
   assert.ok(T2 && OTHER && C && OUTSIDER, "the demo region has the group, teachers and children this test needs");
   hub = await startHub();
   for (const u of [T1, T2, ADMIN, OTHER_ADMIN, PARENT_C]) tok[u.login] = (await login(hub.url, u.login, u.password)).token;
-  today = (await psql("SELECT epos_org_today($1)::text AS d", [KG.id]))[0].d;
+  realToday = (await psql("SELECT epos_org_today($1)::text AS d", [KG.id]))[0].d;
+  today = await workday(KG.id);
   await cleanDay();
 });
 
@@ -67,6 +70,8 @@ async function connect(user) {
   await c.next("resumed");
   return c;
 }
+
+const openDayAs = (day) => openDay(hub.url, KG.id, day, tok[ADMIN.login]);
 
 function assertRefused(r, status, code) {
   assert.equal(r.status, status, r.text);
@@ -94,7 +99,7 @@ test("a teacher reads their group's day: every child, each unmarked, and the day
   // Without a date: today in the org's time zone.
   const plain = await api("GET", `/api/timesheet?group_id=${GROUP.id}`, undefined, T1);
   assert.equal(plain.status, 200, plain.text);
-  assert.equal(plain.json.date, today);
+  assert.equal(plain.json.date, realToday);
 });
 
 test("a teacher's marks are stored; a colleague and the administrators see them live", async () => {
@@ -204,8 +209,8 @@ test("refusals: another group, a parent, an unknown group, a child of another gr
   assertRefused(await sheet(T1, GROUP.id, "2026-02-30"), 400, "bad_request");
   assertRefused(await api("GET", `/api/timesheet?group_id=abc`, undefined, T1), 400, "bad_request");
   assertRefused(await api("GET", "/api/timesheet", undefined, T1), 400, "bad_request");
-  const tomorrow = (await psql("SELECT ($1::date + 1)::text AS d", [today]))[0].d;
-  const old = (await psql("SELECT ($1::date - 32)::text AS d", [today]))[0].d;
+  const tomorrow = (await psql("SELECT ($1::date + 1)::text AS d", [realToday]))[0].d;
+  const old = (await psql("SELECT ($1::date - 32)::text AS d", [realToday]))[0].d;
   assertRefused(await mark(T1, [{ child_id: A.id, status: "present" }], GROUP.id, tomorrow), 400, "bad_request");
   assertRefused(await mark(T1, [{ child_id: A.id, status: "present" }], GROUP.id, old), 400, "bad_request");
   assertRefused(await mark(T1, [{ child_id: A.id, status: "late" }]), 400, "bad_request");
@@ -245,4 +250,99 @@ test("marking every child completes the day", async () => {
   assert.ok(r.json.children.every((c) => c.status !== "unmarked"));
   const s = await api("GET", `/api/timesheet/summary?org_id=${KG.id}&date=${today}`, undefined, ADMIN);
   assert.equal(s.json.groups.find((x) => x.group_id === GROUP.id).complete, true);
+});
+
+// A notice as the worker leaves it (epos_absence_apply ran): for A, on one day.
+async function noticeFor(child, day, { apply = true } = {}) {
+  const parent = parentsOf(child.id)[0];
+  const [{ id }] = await psql("INSERT INTO absence_notices (child_id, parent_id, from_date, to_date, reason) " +
+    "VALUES ($1, $2, $3::date, $3::date, 'Болеет') RETURNING id", [child.id, parent.id, day]);
+  if (apply) await psql("SELECT epos_absence_apply($1)", [id]);
+  return Number(id);
+}
+
+test("a day off takes no marks until an administrator opens it; then the notices covering it apply", async () => {
+  // The latest weekend day up to today, a day off by the calendar (no override).
+  const [{ off }] = await psql("SELECT max(x)::date::text AS off FROM generate_series($1::date - 6, $1::date, " +
+    "interval '1 day') x WHERE extract(isodow FROM x) >= 6", [realToday]);
+  const [saved] = await psql("SELECT kind FROM org_calendar WHERE org_id = $1 AND day = $2::date", [KG.id, off]);
+  const put = (kind) => api("PUT", `/api/orgs/${KG.id}/calendar/${off}`, { kind }, ADMIN);
+  assert.equal((await put("holiday")).status, 200);
+  await psql("DELETE FROM attendance_marks WHERE child_id = ANY($1::bigint[]) AND day = $2::date", [KID_IDS, off]);
+  const id = await noticeFor(A, off);
+  try {
+    // The notice is kept and shown on the day's board, unmarked, and said to be for a day off.
+    const s = await sheet(T1, GROUP.id, off);
+    assert.equal(s.status, 200, s.text);
+    assert.equal(s.json.workday, false);
+    assert.deepEqual([row(s.json, A).status, row(s.json, A).notice?.id, row(s.json, A).notice?.reason],
+      ["unmarked", id, "Болеет"]);
+    assert.equal(row(s.json, B).notice, null);
+    const [item] = (await api("GET", `/api/absences?child_id=${A.id}`, undefined, T1)).json.absences.filter((a) => a.id === id);
+    assert.deepEqual([item.status, item.applied, item.day_off], ["active", false, true]);
+
+    // Marks, one by one or in bulk, are refused with a reason in Russian; nothing is written.
+    for (const body of [{ marks: [{ child_id: B.id, status: "present" }] },
+      { marks: [{ child_id: A.id, status: "present" }, { child_id: B.id, status: "present" }], bulk: true }]) {
+      const r = await api("PUT", "/api/timesheet", { group_id: GROUP.id, date: off, ...body }, T1);
+      assertRefused(r, 409, "conflict");
+      assert.match(r.json.error.message, /выходной/);
+      assert.match(r.json.error.message, /администратор/);
+    }
+    assertRefused(await api("PUT", "/api/timesheet", { group_id: GROUP.id, date: off, marks: [] }, ADMIN), 409, "conflict");
+    const [{ n }] = await psql("SELECT count(*)::int AS n FROM attendance_marks WHERE child_id = ANY($1::bigint[]) " +
+      "AND day = $2::date", [KID_IDS, off]);
+    assert.equal(n, 0);
+
+    // The administrator opens the day: the notice marks A absent, live for the group's staff.
+    const colleague = await connect(T2);
+    const close = await openDayAs(off);
+    const ev = await colleague.next(isEvent("timesheet.mark", (d) => d.child_id === A.id && d.date === off));
+    assert.deepEqual([ev.data.status, ev.data.source, ev.data.notice_id], ["absent", "parent", id]);
+    const opened = await sheet(T1, GROUP.id, off);
+    assert.equal(opened.json.workday, true);
+    assert.deepEqual([row(opened.json, A).status, row(opened.json, A).source, row(opened.json, A).notice_id],
+      ["absent", "parent", id]);
+    const [now] = (await api("GET", `/api/absences?child_id=${A.id}`, undefined, T1)).json.absences.filter((a) => a.id === id);
+    assert.deepEqual([now.applied, now.day_off], [true, false]);
+    // Open, the day takes marks; the bulk action leaves the noticed child absent.
+    const bulk = await api("PUT", "/api/timesheet", { group_id: GROUP.id, date: off, bulk: true,
+      marks: [{ child_id: A.id, status: "present" }, { child_id: B.id, status: "present" }] }, T1);
+    assert.equal(bulk.status, 200, bulk.text);
+    assert.deepEqual([row(bulk.json, A).status, row(bulk.json, B).status], ["absent", "present"]);
+
+    // A day off again: the parent's mark goes (the teacher's stays), the notice is kept.
+    await close();
+    const closed = await sheet(T1, GROUP.id, off);
+    assert.deepEqual([row(closed.json, A).status, row(closed.json, A).notice?.id], ["unmarked", id]);
+    assert.deepEqual([row(closed.json, B).status, row(closed.json, B).source], ["present", "teacher"]);
+  } finally {
+    await psql("UPDATE absence_notices SET status = 'withdrawn' WHERE id = $1", [id]);
+    await psql("DELETE FROM attendance_marks WHERE child_id = ANY($1::bigint[]) AND day = $2::date", [KID_IDS, off]);
+    await psql("DELETE FROM org_calendar WHERE org_id = $1 AND day = $2::date", [KG.id, off]);
+    if (saved) await psql("INSERT INTO org_calendar (org_id, day, kind) VALUES ($1, $2::date, $3)", [KG.id, off, saved.kind]);
+  }
+});
+
+test("«Остальные присутствуют» never marks present a child with a parent's notice, nor tells the parent so", async () => {
+  await cleanDay();
+  // The notice is filed and not applied yet (the worker is behind): the board may not show it.
+  const id = await noticeFor(A, today, { apply: false });
+  const parent = parentsOf(A.id)[0];
+  const [{ id: outbox0 }] = await psql("SELECT coalesce(max(id), 0) AS id FROM outbox");
+  const seq0 = await topicSeq(`user:${parent.id}`);
+  assertRefused(await api("PUT", "/api/timesheet", { group_id: GROUP.id, date: today, bulk: "yes", marks: [] }, T1),
+    400, "bad_request");
+  const r = await api("PUT", "/api/timesheet", { group_id: GROUP.id, date: today, bulk: true,
+    marks: KIDS.map((c) => ({ child_id: c.id, status: "present" })) }, T1);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([row(r.json, A).status, row(r.json, A).notice?.id], ["unmarked", id]);
+  for (const c of KIDS.filter((k) => k.id !== A.id)) assert.equal(row(r.json, c).status, "present");
+  const [{ n }] = await psql("SELECT count(*)::int AS n FROM events WHERE topic = $1 AND seq > $2 " +
+    "AND type = 'absence.status'", [`user:${parent.id}`, seq0]);
+  assert.equal(n, 0, "the parent is not told the child is present");
+  const mails = await psql("SELECT 1 FROM outbox WHERE id > $1 AND kind = 'email.notify' AND payload->>'user_id' = $2",
+    [outbox0, String(parent.id)]);
+  assert.equal(mails.length, 0);
+  await cleanDay();
 });

@@ -254,3 +254,56 @@ test("a school class: a notice for some lessons of one day", async () => {
   const w = await api("DELETE", `/api/absences/${r.json.absence.id}`, undefined, PUPIL_PARENT);
   assert.equal(w.status, 200, w.text);
 });
+
+test("a notice for a day off is kept and said to be for a day off; when the day becomes a workday it applies", async () => {
+  // The next weekend day after today, a day off by the calendar.
+  const [{ off }] = await psql("SELECT min(x)::date::text AS off FROM generate_series($1::date + 1, $1::date + 7, " +
+    "interval '1 day') x WHERE extract(isodow FROM x) >= 6", [today]);
+  const [saved] = await psql("SELECT kind FROM org_calendar WHERE org_id = $1 AND day = $2::date", [KG.id, off]);
+  await psql("DELETE FROM org_calendar WHERE org_id = $1 AND day = $2::date", [KG.id, off]);
+  const teacher = await connect(TEACHER);
+  const parent = await connect(PARENT);
+  let id;
+  try {
+    const r = await file(PARENT, { child_id: CHILD.id, from: off, reason: "Болеет", cid: randomUUID() });
+    assert.equal(r.status, 201, r.text);
+    id = r.json.absence.id;
+    // Applied by the worker: no mark, and the parent is told why — never «отмечено в табеле».
+    const status = await parent.next(isEvent("absence.status", (d) => d.absence_id === id), APPLY_MS);
+    assert.equal(status.data.status, "day_off");
+    assert.match(status.data.text, /не работает/);
+    assert.doesNotMatch(status.data.text, /отмечено в табеле/);
+    const notice = await teacher.next(isEvent("absence.notice", (d) => d.id === id));
+    assert.deepEqual([notice.data.action, notice.data.days, notice.data.day_off, notice.data.applied],
+      ["filed", [], true, false]);
+    const mails = await psql("SELECT payload->>'message_id' AS id, payload->>'body' AS body FROM outbox " +
+      "WHERE kind = 'email.notify' AND payload->>'message_id' LIKE $1", [`<absence.status.${id}.%`]);
+    assert.deepEqual(mails.map((m) => m.id), [`<absence.status.${id}.kept.${PARENT.id}@epos.local>`]);
+    assert.match(mails[0].body, /не работает/);
+    assert.doesNotMatch(mails[0].body, /отмечено в табеле/);
+
+    // Kept: the parent's list and the teacher's board (after any reload) show it, for a day off.
+    const mine = (await api("GET", "/api/absences", undefined, PARENT)).json.absences.find((a) => a.id === id);
+    assert.deepEqual([mine.status, mine.applied, mine.day_off], ["active", false, true]);
+    const board = await api("GET", `/api/timesheet?group_id=${GROUP.id}&date=${off}`, undefined, TEACHER);
+    const row = board.json.children.find((c) => c.child_id === CHILD.id);
+    assert.deepEqual([board.json.workday, row.status, row.notice?.id, row.notice?.reason], [false, "unmarked", id, "Болеет"]);
+
+    // The administrator makes the day a workday: the notice applies, live to both.
+    const cal = await api("PUT", `/api/orgs/${KG.id}/calendar/${off}`, { kind: "workday" }, ADMIN);
+    assert.equal(cal.status, 200, cal.text);
+    const mark = await teacher.next(isEvent("timesheet.mark", (d) => d.child_id === CHILD.id && d.date === off));
+    assert.deepEqual([mark.data.status, mark.data.source, mark.data.notice_id], ["absent", "parent", id]);
+    const applied = await parent.next(isEvent("absence.status", (d) => d.absence_id === id && d.status === "applied"));
+    assert.match(applied.data.text, /отмечено в табеле/);
+    const after = (await api("GET", "/api/absences", undefined, PARENT)).json.absences.find((a) => a.id === id);
+    assert.deepEqual([after.applied, after.day_off], [true, false]);
+    const [m] = await psql("SELECT status, source, notice_id FROM attendance_marks WHERE child_id = $1 AND day = $2::date",
+      [CHILD.id, off]);
+    assert.deepEqual([m.status, m.source, Number(m.notice_id)], ["absent", "parent", id]);
+  } finally {
+    await psql("DELETE FROM org_calendar WHERE org_id = $1 AND day = $2::date", [KG.id, off]);
+    if (saved) await psql("INSERT INTO org_calendar (org_id, day, kind) VALUES ($1, $2::date, $3)", [KG.id, off, saved.kind]);
+    await cleanChildren();
+  }
+});

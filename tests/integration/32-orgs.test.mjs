@@ -3,7 +3,7 @@
 // change a connected teacher's topics live.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { demoUsers, demoUser, http, login, psql, startHub, until, wsConnect } from "./lib/harness.mjs";
+import { demoUsers, demoUser, http, login, psql, startHub, until, workday, wsConnect } from "./lib/harness.mjs";
 
 const demo = demoUsers();
 const KG = demo.orgs.find((o) => o.kind === "kindergarten");
@@ -21,7 +21,7 @@ const SCHOOL_TEACHER = demoUser((u) => u.role === "teacher" && u.org_id === SCHO
 const TARGET_KID = demo.children.find((c) => c.group_id === TARGET.id);
 const DEFAULTS = { timesheet_deadline: "18:00", tz: "Asia/Yekaterinburg", quiet_hours: { from: "20:00", to: "08:00" } };
 
-let hub, today, saturday, monday, targetTeachers;
+let hub, today, markDay, saturday, monday, targetTeachers;
 const tok = {};
 const open = [];
 
@@ -29,6 +29,7 @@ before(async () => {
   hub = await startHub();
   for (const u of [ADMIN, OTHER_ADMIN, X, Y, PARENT]) tok[u.login] = (await login(hub.url, u.login, u.password)).token;
   today = (await psql("SELECT epos_org_today($1)::text AS d", [KG.id]))[0].d;
+  markDay = await workday(KG.id); // a day off takes no marks: the latest workday up to today
   [{ saturday, monday }] = await psql("SELECT min(d)::date::text AS saturday, (min(d)::date + 2)::text AS monday " +
     "FROM generate_series($1::date + 1, $1::date + 7, interval '1 day') d WHERE extract(isodow FROM d) = 6", [today]);
   await psql("DELETE FROM org_calendar WHERE org_id = $1 AND day IN ($2::date, $3::date)", [KG.id, saturday, monday]);
@@ -43,7 +44,7 @@ after(async () => {
     await psql("UPDATE orgs SET timesheet_deadline = '18:00', tz = 'Asia/Yekaterinburg', quiet_from = '20:00', " +
       "quiet_to = '08:00' WHERE id = $1", [KG.id]);
     await psql("DELETE FROM teacher_groups WHERE group_id = $1 AND user_id <> ALL ($2::bigint[])", [TARGET.id, targetTeachers]);
-    await psql("DELETE FROM attendance_marks WHERE group_id = $1 AND day = $2::date", [TARGET.id, today]);
+    await psql("DELETE FROM attendance_marks WHERE group_id = $1 AND day = $2::date", [TARGET.id, markDay]);
   }
   await hub?.stop();
 });
@@ -179,7 +180,7 @@ test("binding a teacher to a group gives them its timesheet at once, live on the
   await until(async () => {
     const reason = `Отметка ${++n}`;
     const put = await api("PUT", "/api/timesheet",
-      { group_id: TARGET.id, date: today, marks: [{ child_id: TARGET_KID.id, status: "present", reason }] }, Y);
+      { group_id: TARGET.id, date: markDay, marks: [{ child_id: TARGET_KID.id, status: "present", reason }] }, Y);
     assert.equal(put.status, 200, put.text);
     return x.next(isEvent("timesheet.mark", (d) => d.group_id === TARGET.id && d.reason === reason), 1000)
       .then(() => true, () => false);

@@ -195,6 +195,7 @@ export function statusWord(status) {
   return {
     active: 'подано', withdrawn: 'отозвано', confirmed: 'подтверждено учителем',
     corrected: 'исправлено учителем', applied: 'учтено в табеле',
+    day_off: 'на выходной день: в табель не вносится', received: 'получено',
     present: 'ребёнок отмечен присутствующим', absent: 'отсутствие отмечено'
   }[status] || status || '';
 }

@@ -3,7 +3,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { ROOT, demoUsers, http, login } from "../../integration/lib/harness.mjs";
+import { ROOT, demoUsers, http, login, openDay } from "../../integration/lib/harness.mjs";
 
 export const CHROMIUM = process.env.EPOS_CHROMIUM || "/usr/bin/chromium";
 export const OUT = join(ROOT, "tests/e2e/output");
@@ -204,4 +204,12 @@ export async function servers() {
       await this.hub.stop();
     },
   };
+}
+
+/** The family's administrator opens today of the child's org for marks (a day off takes
+ *  none; the teacher's board is today's). Resolves a function putting the day back. */
+export async function openToday(base, fam) {
+  const r = await http("GET", `${base}/api/timesheet?group_id=${fam.child.group_id}`, undefined, fam.tokens.teacher);
+  if (r.status !== 200) throw new Error(`GET /api/timesheet: ${r.status} ${r.text}`);
+  return openDay(base, fam.child.org_id, r.json.date, fam.tokens.admin);
 }

@@ -599,3 +599,31 @@ export async function until(check, { timeoutMs = 30000, intervalMs = 100, what =
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+// ---- the org's calendar: days off take no marks ---------------------------------------------------
+
+/** The latest day on or before the org's today that its calendar makes a
+ *  workday ('YYYY-MM-DD', within the timesheet's 31 days): marks written for
+ *  it are accepted whatever the weekday the suite runs on. */
+export async function workday(orgId) {
+  const [{ d }] = await psql(
+    "SELECT max(x)::date::text AS d FROM generate_series(epos_org_today($1) - 31, epos_org_today($1), interval '1 day') x " +
+    "WHERE epos_is_workday($1, x::date)", [orgId]);
+  if (!d) throw new Error(`org ${orgId} has no workday in the last 31 days`);
+  return d;
+}
+
+/** An administrator opens a day of the org for marks (PUT /api/orgs/{id}/calendar/{date}
+ *  {kind:"workday"}, so the calendar change runs as in production: notices covering it
+ *  apply). Resolves a function that puts the day back as it was. base: a hub's URL. */
+export async function openDay(base, orgId, day, adminToken) {
+  const month = await http("GET", `${base}/api/orgs/${orgId}/calendar?month=${day.slice(0, 7)}`, undefined, adminToken);
+  if (month.status !== 200) throw new Error(`calendar of org ${orgId}: ${month.status} ${month.text}`);
+  const before = month.json.days.find((x) => x.date === day).kind;
+  const r = await http("PUT", `${base}/api/orgs/${orgId}/calendar/${day}`, { kind: "workday" }, adminToken);
+  if (r.status !== 200) throw new Error(`opening ${day} of org ${orgId}: ${r.status} ${r.text}`);
+  return async () => {
+    const back = await http("PUT", `${base}/api/orgs/${orgId}/calendar/${day}`, { kind: before }, adminToken);
+    if (back.status !== 200) throw new Error(`closing ${day} of org ${orgId}: ${back.status} ${back.text}`);
+  };
+}

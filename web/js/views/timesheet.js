@@ -46,8 +46,10 @@ function board(ctx, g, org) {
     h('h2', { id: hid }, g.name), head, countdown, alertBox, rows, allBtn);
   allBtn.addEventListener('click', () => {
     if (!st.ts) return;
-    const marks = st.ts.children.filter((c) => c.status === 'unmarked').map((c) => ({ child_id: c.child_id, status: 'present' }));
-    if (marks.length) guarded(allBtn, () => save(marks));
+    /* A child with a parent's notice for the day is never marked present in bulk;
+     * the hub skips such children too (bulk: true), whatever this board knows. */
+    const marks = bulkChildren().map((c) => ({ child_id: c.child_id, status: 'present' }));
+    if (marks.length) guarded(allBtn, () => save(marks, true));
   });
 
   const tz = () => (st.ts && st.ts.tz) || org.tz || 'Asia/Yekaterinburg';
@@ -65,14 +67,21 @@ function board(ctx, g, org) {
   }
 
   function normalize(ts) {
+    /* The hub lists each child's active notice for the day, marked or not (a
+     * day off takes no marks): the board shows it after a reload too. */
+    st.notices = new Map((ts.children || []).filter((c) => c.notice).map((c) => [c.child_id, c.notice]));
     return { ...ts, children: (ts.children || []).map((c) => ({ ...c })) };
   }
 
-  async function save(marks) {
+  function bulkChildren() {
+    return st.ts.children.filter((c) => c.status === 'unmarked' && !st.notices.has(c.child_id));
+  }
+
+  async function save(marks, bulk = false) {
     for (const m of marks) st.busy.add(m.child_id);
     render();
     try {
-      const ts = await put('/api/timesheet', { group_id: g.id, date: date(), marks });
+      const ts = await put('/api/timesheet', { group_id: g.id, date: date(), marks, ...(bulk ? { bulk: true } : {}) });
       st.ts = normalize(ts);
     } finally {
       for (const m of marks) st.busy.delete(m.child_id);
@@ -97,8 +106,12 @@ function board(ctx, g, org) {
     head.append(`${formatDate(ts.date || date())}: отмечено ${marked} из ${total}` +
       (absent ? `, отсутствуют ${absent}` : ''));
     if (complete) head.append(' ', h('strong', { class: 'ts-done' }, '✓ Табель заполнен'));
-    if (ts.workday === false) head.append(' ', h('span', { class: 'tag' }, 'выходной день'));
-    allBtn.hidden = complete || !total;
+    if (ts.workday === false) {
+      head.append(' ', h('span', { class: 'tag' }, 'выходной день'), ' ',
+        h('span', { class: 'muted ts-dayoff' }, 'По календарю организации группа сегодня не работает: отметки не ставятся. ' +
+          'Сделать день рабочим может администратор.'));
+    }
+    allBtn.hidden = complete || ts.workday === false || !bulkChildren().length;
     clear(rows);
     if (!total) rows.appendChild(h('li', null, emptyNote('В группе нет детей.')));
     for (const c of ts.children) rows.appendChild(row(c));
@@ -108,19 +121,21 @@ function board(ctx, g, org) {
   function row(c) {
     const notice = st.notices.get(c.child_id);
     const fromParent = c.source === 'parent' || (notice && c.status !== 'present');
-    const busy = st.busy.has(c.child_id);
+    const busy = st.busy.has(c.child_id) || st.ts.workday === false;
     const nameId = `ts-${g.id}-c${c.child_id}`;
     const btn = (status, label) => h('button', { type: 'button', class: `seg seg-${status}`,
       'aria-pressed': c.status === status ? 'true' : 'false', disabled: busy,
       'aria-label': `${c.name}: ${label.toLowerCase()}`, onclick: () => setMark(c, status) }, label);
-    const reason = c.reason;
+    const reason = c.reason || (notice && c.status !== 'present' ? notice.reason : null);
     return h('li', { class: `ts-row ts-${c.status}`, dataset: { child: String(c.child_id) } },
       h('span', { class: 'ts-name', id: nameId }, c.name || ''),
       h('span', { class: 'ts-info' },
         fromParent ? h('span', { class: 'tag tag-parent' }, 'Уведомление родителя') : null,
         reason ? h('span', { class: 'muted' }, ` ${reason}`) : null,
         (c.lessons || []).length ? h('span', { class: 'muted' }, ` (уроки: ${c.lessons.join(', ')})`) : null,
-        c.status === 'unmarked' && !notice ? h('span', { class: 'muted' }, 'не отмечен') : null),
+        c.status === 'unmarked' && !notice ? h('span', { class: 'muted' }, 'не отмечен') : null,
+        c.status === 'unmarked' && notice && st.ts.workday === false
+          ? h('span', { class: 'muted' }, ' (на выходной день — в табель не вносится)') : null),
       h('span', { class: 'segmented', role: 'group', 'aria-labelledby': nameId },
         btn('present', 'Присутствует'), btn('absent', 'Отсутствует')));
   }
