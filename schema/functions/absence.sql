@@ -235,45 +235,36 @@ $$;
 
 -- epos_absence_mail_kept(notice, gid, day_off) queues the mails of a notice
 -- applied without a mark (none of its days could be marked): 'absence.notice'
--- to the group's staff, 'absence.status' to the parent — saying it is kept,
--- not that it is in the timesheet; day_off: because the group does not work
--- on its days (it is marked if one of them becomes a workday).
+-- to the group's staff, 'absence.status' (template absence.kept) to the
+-- parent — saying it is kept, not that it is in the timesheet. Data as
+-- epos_absence_mail_filed's with kept: true and day_off (true: the group
+-- does not work on its days; it is marked if one of them becomes a workday).
 CREATE OR REPLACE FUNCTION epos_absence_mail_kept(p_notice bigint, p_gid bigint, p_day_off boolean)
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     r      record;
-    v_what text;
-    v_why  text;
+    v_data jsonb;
 BEGIN
-    SELECT n.id, n.parent_id, n.reason, n.lessons, c.full_name AS child_name, p.full_name AS parent_name,
-           g.name AS group_name, epos_period_text(n.from_date, n.to_date) AS period
+    SELECT n.id, n.parent_id,
+           jsonb_build_object('child_name', c.full_name, 'parent_name', p.full_name, 'group_name', g.name,
+                              'from', to_char(n.from_date, 'YYYY-MM-DD'), 'to', to_char(n.to_date, 'YYYY-MM-DD'),
+                              'lessons', to_jsonb(n.lessons), 'reason', n.reason,
+                              'kept', true, 'day_off', coalesce(p_day_off, false)) AS data
       INTO r
       FROM absence_notices n
       JOIN children c ON c.id = n.child_id
       JOIN users p ON p.id = n.parent_id
       LEFT JOIN groups g ON g.id = p_gid
      WHERE n.id = p_notice;
-    v_what := r.period || coalesce(', уроки ' || array_to_string(r.lessons, ', '), '');
-    v_why := CASE WHEN p_day_off
-                  THEN 'В эти дни группа не работает (выходной по календарю организации): отметка в табель '
-                       'не вносится. Если день станет рабочим, отсутствие будет отмечено.'
-                  ELSE 'Отметка в табель не внесена: ребёнок уже отмечен педагогом или не зачислен в группу.' END;
+    v_data := r.data;
     IF p_gid IS NOT NULL THEN
-        PERFORM epos_email_notify(s.uid, 'absence.notice',
-            format('Уведомление об отсутствии: %s, %s', r.child_name, v_what),
-            format(E'Здравствуйте!\n\n%s сообщает, что %s («%s») будет отсутствовать: %s.\n'
-                   'Причина: %s\n\n%s\n',
-                   r.parent_name, r.child_name, r.group_name, v_what, r.reason, v_why),
+        PERFORM epos_email_notify(s.uid, 'absence.notice', v_data,
             format('<absence.notice.%s.%s@epos.local>', r.id, s.uid))
           FROM epos_group_staff(p_gid) AS s(uid);
     END IF;
-    PERFORM epos_email_notify(r.parent_id, 'absence.status',
-        format('Заявление об отсутствии сохранено: %s, %s', r.child_name, v_what),
-        format(E'Здравствуйте!\n\nВаше заявление об отсутствии (%s, %s) получено и сохранено.\n%s\n'
-               'Причина: %s\n',
-               r.child_name, v_what, v_why, r.reason),
-        format('<absence.status.%s.kept.%s@epos.local>', r.id, r.parent_id));
+    PERFORM epos_email_notify(r.parent_id, 'absence.status', v_data,
+        format('<absence.status.%s.kept.%s@epos.local>', r.id, r.parent_id), false, 'absence.kept');
 END
 $$;
 
