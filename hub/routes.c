@@ -70,6 +70,7 @@ static const route routes[] = {
     {HTTP_PUT, "/api/groups/#/teachers", "group_teachers", NULL, AUTH_USER, NULL},
     {HTTP_POST, "/api/staff/#/credentials", "staff_credentials", NULL, AUTH_USER, NULL},
     {HTTP_POST, "/api/publish", "publish", NULL, AUTH_API_KEY, NULL},
+    {HTTP_POST, "/api/roster", "roster", NULL, AUTH_API_KEY, NULL},
 };
 
 /* Match path against pattern; '#' takes digits into *id, '*' one segment

@@ -314,8 +314,8 @@ LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_cut     timestamptz;
-    v_created text[] := '{}';
-    v_dropped text[] := '{}';
+    v_created text[] := '{}'::text[];
+    v_dropped text[] := '{}'::text[];
     v_upto    timestamptz;
     v_name    text;
     r         record;
