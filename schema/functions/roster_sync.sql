@@ -333,3 +333,51 @@ LANGUAGE sql STABLE AS $$
         'guardians', (SELECT coalesce(jsonb_agg(jsonb_build_object('person', person, 'child', child)
                                                 ORDER BY child, person), '[]') FROM gu))
 $$;
+
+-- GET /api/orgs/{id}/roster → {"org":{id,ext_id,name,source,last_sync},"groups":[{id,ext_id,name,kind,
+-- source,synced_at,ended_at,"staff":[{id,name,role,source,synced_at}],"children":[{id,ext_id,name,
+-- source,synced_at,"guardians":[{id,name,ext_id,source,synced_at}]}]}]} for the org's administrator:
+-- who is where and where each row came from ("registry": it has an ext_id or a sync made it;
+-- "manual"), with when a sync last changed it. EP404 unknown org, EP403 not its administrator.
+CREATE OR REPLACE FUNCTION epos_api_org_roster(p_uid bigint, p_sid bigint, p_id bigint, p_args jsonb, p_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    v_org    jsonb;
+    v_groups jsonb;
+BEGIN
+    PERFORM epos_require_session(p_sid, p_uid);
+    PERFORM epos_org_require_admin(p_uid, p_id);
+    SELECT jsonb_build_object('id', o.id, 'ext_id', o.ext_id, 'name', o.name,
+                              'source', CASE WHEN o.ext_id IS NULL THEN 'manual' ELSE 'registry' END,
+                              'last_sync', (SELECT max(s.at) FROM roster_syncs s WHERE s.org_id = o.id))
+      INTO v_org FROM orgs o WHERE o.id = p_id;
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'id', g.id, 'ext_id', g.ext_id, 'name', g.name, 'kind', g.kind,
+               'source', CASE WHEN g.ext_id IS NULL THEN 'manual' ELSE 'registry' END,
+               'synced_at', g.synced_at, 'ended_at', g.ended_at,
+               'staff', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                            'id', u.id, 'name', u.full_name, 'role', x.role,
+                            'source', CASE WHEN x.synced_at IS NULL THEN 'manual' ELSE 'registry' END,
+                            'synced_at', x.synced_at) ORDER BY u.full_name, x.role), '[]')
+                           FROM (SELECT t.user_id, 'teacher' AS role, t.synced_at FROM teacher_groups t WHERE t.group_id = g.id
+                                 UNION ALL
+                                 SELECT c.user_id, 'class_teacher', c.synced_at FROM class_teachers c WHERE c.group_id = g.id) x
+                           JOIN users u ON u.id = x.user_id),
+               'children', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                            'id', c.id, 'ext_id', c.ext_id, 'name', c.full_name,
+                            'source', CASE WHEN c.ext_id IS NULL THEN 'manual' ELSE 'registry' END,
+                            'synced_at', greatest(c.synced_at, e.synced_at),
+                            'guardians', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                              'id', u.id, 'ext_id', u.ext_id, 'name', u.full_name,
+                                              'source', CASE WHEN gu.synced_at IS NULL THEN 'manual' ELSE 'registry' END,
+                                              'synced_at', gu.synced_at) ORDER BY u.full_name), '[]')
+                                            FROM guardians gu JOIN users u ON u.id = gu.user_id
+                                           WHERE gu.child_id = c.id)) ORDER BY c.full_name), '[]')
+                            FROM enrolments e JOIN children c ON c.id = e.child_id WHERE e.group_id = g.id))
+               ORDER BY g.ended_at IS NOT NULL, g.name), '[]')
+      INTO v_groups FROM groups g WHERE g.org_id = p_id;
+    RETURN jsonb_build_object('status', 200, 'body', jsonb_build_object('org', v_org, 'groups', v_groups));
+END
+$$;

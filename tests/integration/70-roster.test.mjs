@@ -238,3 +238,25 @@ test("bad rows are rejected with reasons; the good rows of the same document app
       (SELECT count(*) FROM groups WHERE ext_id = 'ds101-new')::int AS groups`);
   assert.deepEqual(n, { people: 0, kids: 0, groups: 0 });
 });
+
+test("the administrator sees the org's roster with where each row came from; nobody else does", async () => {
+  const id = await ids();
+  const org = id["o:perm-ds-101"];
+  const admin = await signIn("kont-000101", hubA);
+  const res = await http("GET", `${hubA.url}/api/orgs/${org}/roster`, undefined, admin);
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.org.source, "registry");
+  assert.ok(res.json.org.last_sync, "the last sync's time is shown");
+  const romashka = res.json.groups.find((g) => g.ext_id === "ds101-romashka");
+  assert.equal(romashka.source, "registry");
+  const timofey = romashka.children.find((c) => c.ext_id === "kont-500005");
+  assert.ok(timofey, "the moved child is in the new group");
+  assert.ok(timofey.synced_at);
+  assert.deepEqual(timofey.guardians.map((g) => [g.ext_id, g.source]), [["kont-100005", "registry"]]);
+  const solnyshko = res.json.groups.find((g) => g.ext_id === "ds101-solnyshko");
+  assert.deepEqual(solnyshko.staff.map((s) => [s.name, s.role, s.source]), [["Смирнова Анна Сергеевна", "teacher", "registry"]]);
+  for (const ext of ["kont-000201", "kont-100001"]) {
+    const other = await http("GET", `${hubA.url}/api/orgs/${org}/roster`, undefined, await signIn(ext, hubA));
+    assert.equal(other.status, 403, `${ext}: ${other.text}`);
+  }
+});
