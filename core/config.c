@@ -58,6 +58,7 @@ static const config_key config_keys[] = {
     I(rate_burst, 60, 1, 1000000),
     I(replay_window, 500, 1, 100000),
     I(history_page_max, 100, 1, 1000),
+    I(roster_max_body, 16777216, 65536, 268435456),
     I(auth_timeout_ms, 10000, 100, 600000),
     I(login_fail_max, 10, 1, 100000),
     I(login_addr_fail_max, 100, 1, 1000000),

@@ -33,6 +33,7 @@ int ctl_cmd_seed_demo(ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_user(ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_queue(ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_reminders(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_roster(ctl_ctx *ctx, int argc, char **argv);
 
 /* One "--name VALUE" / "--name=VALUE" option (value != NULL) or "--name"
  * flag (flag != NULL). */

@@ -19,6 +19,8 @@ static const ctl_command ctl_commands[] = {
      "create a user, set a password (random when not given, printed), list users"},
     {"queue", ctl_cmd_queue, "stats [--json] | dead [--limit N] [--json] | replay ID|--all",
      "job streams (length, pending, lag), delayed and dead jobs; replay dead jobs"},
+    {"roster", ctl_cmd_roster, "import DIR | export DIR",
+     "a region's orgs, groups, people and relations from or to OneRoster 1.2 CSV files"},
     {"reminders", ctl_cmd_reminders, "run --org ID [--date YYYY-MM-DD]",
      "re-run an org's timesheet deadline pass for a day on purpose and publish its events"},
 };

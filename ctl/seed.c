@@ -25,8 +25,19 @@ static int seed_exec(PGconn *conn, const char *what, const char *sql, int n, con
     return rc;
 }
 
+/* Give a demo row its registry id unless it has one, so the demo region
+ * can be synced and exported (eposctl roster). table is a constant. */
+static int seed_ext_id(PGconn *conn, const char *table, long long id, const char *ext)
+{
+    char sql[128], idt[24];
+    snprintf(sql, sizeof(sql), "UPDATE %s SET ext_id = $2 WHERE id = $1 AND ext_id IS NULL", table);
+    const char *p[2] = {seed_id_text(idt, sizeof(idt), id), ext};
+    return seed_exec(conn, "seed-demo: ext_id", sql, 2, p);
+}
+
 static int seed_store_orgs(PGconn *conn, seed_model *m)
 {
+    char ext[48];
     for (int i = 0; i < m->norgs; i++) {
         const char *p[2] = {m->orgs[i].name, m->orgs[i].kind};
         if (ctl_db_query_id(conn, "seed-demo: orgs",
@@ -34,6 +45,9 @@ static int seed_store_orgs(PGconn *conn, seed_model *m)
                             " ON CONFLICT (name) DO NOTHING RETURNING id)"
                             " SELECT id FROM ins UNION ALL SELECT id FROM orgs WHERE name = $1",
                             2, p, &m->orgs[i].id) != 1)
+            return -1;
+        snprintf(ext, sizeof(ext), "demo-org-%d", i + 1);
+        if (seed_ext_id(conn, "orgs", m->orgs[i].id, ext) != 0)
             return -1;
     }
     for (int i = 0; i < m->ngroups; i++) {
@@ -49,6 +63,9 @@ static int seed_store_orgs(PGconn *conn, seed_model *m)
                             " SELECT id FROM groups WHERE org_id = $1 AND name = $2",
                             4, p, &g->id) != 1)
             return -1;
+        snprintf(ext, sizeof(ext), "demo-group-%d", i + 1);
+        if (seed_ext_id(conn, "groups", g->id, ext) != 0)
+            return -1;
     }
     return 0;
 }
@@ -58,10 +75,12 @@ static int seed_store_orgs(PGconn *conn, seed_model *m)
 static int seed_store_user(PGconn *conn, seed_user *u)
 {
     const char *p1[1] = {u->login};
+    char ext[96];
+    snprintf(ext, sizeof(ext), "demo-%s", u->login);
     int found = ctl_db_query_id(conn, "seed-demo: users", "SELECT id FROM users WHERE login = $1",
                                 1, p1, &u->id);
     if (found != 0)
-        return found == 1 ? 0 : -1;
+        return found == 1 ? seed_ext_id(conn, "users", u->id, ext) : -1;
     char password[64], hash[256], email[96];
     seed_password(u->login, password, sizeof(password));
     if (auth_hash_password(password, hash, sizeof(hash)) != 0) {
@@ -74,7 +93,7 @@ static int seed_store_user(PGconn *conn, seed_user *u)
                            "INSERT INTO users (login, full_name, email, phone, password_hash)"
                            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
                            5, p, &u->id) == 1
-               ? 0
+               ? seed_ext_id(conn, "users", u->id, ext)
                : -1;
 }
 
@@ -106,9 +125,9 @@ static int seed_store_role(PGconn *conn, const seed_model *m, const seed_role *r
                      2, pc);
 }
 
-static int seed_store_child(PGconn *conn, const seed_model *m, seed_child *c)
+static int seed_store_child(PGconn *conn, const seed_model *m, seed_child *c, int index)
 {
-    char org[24], cid[24], gid[24], uid[24];
+    char org[24], cid[24], gid[24], uid[24], ext[48];
     const seed_group *g = &m->groups[c->group];
     const char *p[3] = {seed_id_text(org, sizeof(org), m->orgs[g->org].id), c->name, c->birth_date};
     /* Children have no natural key; the demo's names are unique per org. */
@@ -119,6 +138,9 @@ static int seed_store_child(PGconn *conn, const seed_model *m, seed_child *c)
                         "         SELECT $1, $2, $3 FROM old WHERE old.id IS NULL RETURNING id)"
                         " SELECT id FROM ins UNION ALL SELECT id FROM old WHERE id IS NOT NULL",
                         3, p, &c->id) != 1)
+        return -1;
+    snprintf(ext, sizeof(ext), "demo-child-%d", index + 1);
+    if (seed_ext_id(conn, "children", c->id, ext) != 0)
         return -1;
     const char *pe[2] = {seed_id_text(cid, sizeof(cid), c->id),
                          seed_id_text(gid, sizeof(gid), g->id)};
@@ -152,7 +174,7 @@ int seed_store(PGconn *conn, seed_model *m)
         if (seed_store_role(conn, m, &m->roles[i]) != 0)
             goto fail;
     for (int i = 0; i < m->nchildren; i++)
-        if (seed_store_child(conn, m, &m->children[i]) != 0)
+        if (seed_store_child(conn, m, &m->children[i], i) != 0)
             goto fail;
     if (ctl_db_exec(conn, "COMMIT", "seed-demo") != 0)
         return -1;

@@ -143,6 +143,22 @@ void http_auth_header(http_req *r, const char *hdr, long long now)
     }
 }
 
+/* The largest body the request may carry: 64 KiB, but roster_max_body for
+ * a roster sync that presents the API key (a region's registry sends
+ * megabytes; nobody else may make the hub buffer them). */
+static long http_body_max(const http_req *r)
+{
+    if (r->api_key_ok && strcmp(r->path, "/api/roster") == 0)
+        return the_hub->cfg.roster_max_body;
+    return HTTP_BODY_MAX;
+}
+
+static const char *http_too_large_message(const http_req *r)
+{
+    return http_body_max(r) == HTTP_BODY_MAX ? "Запрос больше 64 КиБ"
+                                             : "Документ больше roster_max_body";
+}
+
 static void http_auth(struct lws *wsi, http_req *r)
 {
     char hdr[512];
@@ -200,8 +216,8 @@ static int http_begin(struct lws *wsi, http_pss *pss)
             return 0;
         }
         len = strtol(cl, NULL, 10);
-        if (len > HTTP_BODY_MAX) {
-            http_reply_error(r, 413, "too_large", "Запрос больше 64 КиБ");
+        if (len > http_body_max(r)) {
+            http_reply_error(r, 413, "too_large", http_too_large_message(r));
             return 0;
         }
         if (len > 0)
@@ -216,9 +232,9 @@ static void http_body(http_req *r, const char *in, size_t len)
 {
     if (r->answered || r->too_large || !len)
         return;
-    if (r->blen + len > HTTP_BODY_MAX) {
+    if (r->blen + len > (size_t)http_body_max(r)) {
         r->too_large = 1;
-        http_reply_error(r, 413, "too_large", "Запрос больше 64 КиБ");
+        http_reply_error(r, 413, "too_large", http_too_large_message(r));
         return;
     }
     if (r->blen + len + 1 > r->bcap) {

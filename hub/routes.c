@@ -67,9 +67,11 @@ static const route routes[] = {
     {HTTP_GET, "/api/orgs/#/calendar", "org_calendar_get", NULL, AUTH_USER, NULL},
     {HTTP_PUT, "/api/orgs/#/calendar/*", "org_calendar_put", NULL, AUTH_USER, "org.calendar"},
     {HTTP_GET, "/api/orgs/#/staff", "org_staff", NULL, AUTH_USER, NULL},
+    {HTTP_GET, "/api/orgs/#/roster", "org_roster", NULL, AUTH_USER, NULL},
     {HTTP_PUT, "/api/groups/#/teachers", "group_teachers", NULL, AUTH_USER, NULL},
     {HTTP_POST, "/api/staff/#/credentials", "staff_credentials", NULL, AUTH_USER, NULL},
     {HTTP_POST, "/api/publish", "publish", NULL, AUTH_API_KEY, NULL},
+    {HTTP_POST, "/api/roster", "roster", NULL, AUTH_API_KEY, NULL},
 };
 
 /* Match path against pattern; '#' takes digits into *id, '*' one segment

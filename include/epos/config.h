@@ -39,6 +39,7 @@ typedef struct epos_config {
     int rate_burst;         /* rate_burst         token bucket depth, default 60 */
     int replay_window;      /* replay_window      events replayed per topic on resume, default 500 */
     int history_page_max;   /* history_page_max   default 100 */
+    int roster_max_body;    /* roster_max_body    bytes of a POST /api/roster body, default 16 MiB */
     int auth_timeout_ms;    /* auth_timeout_ms    default 10000 */
     int login_fail_max;     /* login_fail_max     free failed logins per login+address before delays, default 10 */
     int login_addr_fail_max; /* login_addr_fail_max failed logins per address per 15 min, default 100 */

@@ -130,11 +130,11 @@ test("the administrator's screens are labelled and keyboard-navigable", async ()
   const orgPicker = page.locator("#admin-org");
   if (await orgPicker.count()) await orgPicker.selectOption(String(fam.child.org_id));
   for (const [name, ready] of [["Публикации", "#pub-title"], ["Табель сегодня", "#summary-rows tr"],
-    ["Настройки", "#set-deadline"], ["Сотрудники", "#staff-rows tr"]]) {
+    ["Настройки", "#set-deadline"], ["Сотрудники", "#staff-rows tr"], ["Контингент", "#roster-groups section"]]) {
     await page.getByRole("link", { name, exact: true }).click();
     await page.locator(ready).first().waitFor();
     await audit(page, `admin-${name === "Табель сегодня" ? "summary" : name === "Публикации" ? "publish"
-      : name === "Настройки" ? "settings" : "staff"}`);
+      : name === "Настройки" ? "settings" : name === "Контингент" ? "roster" : "staff"}`);
   }
   const seen = await tabWalk(page, 40);
   reached(seen, (s) => s.name === "Публикации", "the admin sections");

@@ -1,4 +1,4 @@
-// Administrator screen: org picker and sub-sections (publications, timesheet today, settings, staff).
+// Administrator screen: org picker and sub-sections (publications, timesheet today, settings, staff, roster).
 
 import { get } from '../api.js';
 import { h, clear, emptyNote } from '../ui.js';
@@ -6,12 +6,14 @@ import { mountPublish } from './admin_publish.js';
 import { mountSummary } from './admin_summary.js';
 import { mountSettings } from './admin_settings.js';
 import { mountStaff } from './admin_staff.js';
+import { mountRoster } from './admin_roster.js';
 
 const SECTIONS = [
   { name: 'publish', label: 'Публикации', mount: mountPublish },
   { name: 'summary', label: 'Табель сегодня', mount: mountSummary },
   { name: 'settings', label: 'Настройки', mount: mountSettings },
-  { name: 'staff', label: 'Сотрудники', mount: mountStaff }
+  { name: 'staff', label: 'Сотрудники', mount: mountStaff },
+  { name: 'roster', label: 'Контингент', mount: mountRoster }
 ];
 
 const ORG_KEY = 'epos.admin.org';
