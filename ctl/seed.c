@@ -26,10 +26,23 @@ static int seed_exec(PGconn *conn, const char *what, const char *sql, int n, con
 }
 
 /* Give a demo row its registry id unless it has one, so the demo region
- * can be synced and exported (eposctl roster). table is a constant. */
+ * can be synced and exported (eposctl roster). table is a constant. A
+ * schema from before the roster (no ext_id column: a database about to be
+ * upgraded) is seeded without them. */
 static int seed_ext_id(PGconn *conn, const char *table, long long id, const char *ext)
 {
     char sql[128], idt[24];
+    const char *tp[1] = {table};
+    PGresult *has = ctl_db_query(conn, "seed-demo: ext_id column",
+                                 "SELECT 1 FROM information_schema.columns WHERE table_schema = "
+                                 "current_schema() AND table_name = $1 AND column_name = 'ext_id'",
+                                 1, tp);
+    if (!has)
+        return -1;
+    int present = PQntuples(has) == 1;
+    PQclear(has);
+    if (!present)
+        return 0;
     snprintf(sql, sizeof(sql), "UPDATE %s SET ext_id = $2 WHERE id = $1 AND ext_id IS NULL", table);
     const char *p[2] = {seed_id_text(idt, sizeof(idt), id), ext};
     return seed_exec(conn, "seed-demo: ext_id", sql, 2, p);
