@@ -276,8 +276,11 @@ $$;
 -- epos_events_partition(month) creates events_YYYYMM for the UTC month that
 -- holds p_month, moving into it what events_default holds of that month.
 -- Returns the partition's name when it created it, NULL when it existed.
+-- SECURITY DEFINER: whoever calls it (the retention pass, an operator as a
+-- superuser), the partition is the schema owner's, so a later pass may drop it.
 CREATE OR REPLACE FUNCTION epos_events_partition(p_month timestamptz) RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 -- Only dynamic DDL below, whose volatility plpgsql_check cannot see: it is
 -- VOLATILE (it creates and attaches tables).
 -- @plpgsql_check_options: performance_warnings = false
