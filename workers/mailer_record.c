@@ -29,9 +29,7 @@ typedef struct mailer_record {
 } mailer_record;
 
 static const char record_sql[] = "SELECT epos_email_result($1, 'sent', $2::integer, $3, false)";
-static const char filter_sql[] =
-    "SELECT x.i FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS x(id, i)"
-    " JOIN email_log l ON l.message_id = x.id WHERE l.status = 'sent'";
+static const char filter_sql[] = "SELECT i FROM epos_email_sent_among($1::jsonb) AS i";
 
 static uint64_t mailer_record_now_ms(void)
 {

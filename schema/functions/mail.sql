@@ -143,6 +143,19 @@ BEGIN
 END
 $$;
 
+-- epos_email_sent_among(ids) -> the 1-based positions in the JSON array ids
+-- of the Message-IDs email_log has as sent: the mailer leaves those mails out
+-- of a session (workers/mailer_record.c), as the worker may not read the log.
+CREATE OR REPLACE FUNCTION epos_email_sent_among(p_ids jsonb) RETURNS SETOF bigint
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT x.i
+      FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(p_ids) = 'array' THEN p_ids ELSE '[]' END)
+           WITH ORDINALITY AS x(id, i)
+      JOIN email_log l ON l.message_id = x.id
+     WHERE l.status = 'sent'
+$$;
+
 -- epos_email_result(message_id, outcome, smtp_code, detail, final) -> the
 -- email_log status after one SMTP attempt: outcome 'sent', 'temporary'
 -- (4xx, no connection: 'retry', or 'dead' when final — the job's last

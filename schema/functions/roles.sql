@@ -32,7 +32,7 @@ DECLARE
                              'epos_password_link_check', 'epos_password_link_use'];
     -- The workers' calls (workers/job_*.c, relay.c, sched_*.c).
     v_worker text[] := ARRAY['epos_absence_apply', 'epos_email_prepare', 'epos_email_result',
-                             'epos_email_deferred',
+                             'epos_email_deferred', 'epos_email_sent_among',
                              'epos_news_emails', 'epos_credentials_mint', 'epos_outbox_claim',
                              'epos_outbox_relayed',
                              'epos_outbox_release', 'epos_outbox_done', 'epos_outbox_requeue',

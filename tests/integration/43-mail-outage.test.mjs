@@ -44,7 +44,8 @@ async function notify(tag, list, perUser = 1) {
   const rows = await psql(
     "SELECT m.id FROM (SELECT u, g, '<outage.' || $2 || '.' || $3 || '.' || u || '.' || g || '@epos.local>' AS id " +
     "FROM unnest($1::bigint[]) AS u, generate_series(1, $4::int) AS g) m, " +
-    "LATERAL epos_email_notify(m.u, 'test.outage', 'Проверка', 'Текст', m.id) AS x",
+    "LATERAL epos_email_notify(m.u, 'test.outage', jsonb_build_object('subject', 'Проверка', 'text', 'Текст'), " +
+    "m.id, false, 'test') AS x",
     [list.map((u) => u.id), tag, run, perUser]);
   return rows.map((r) => r.id);
 }

@@ -25,7 +25,7 @@ CREATE TEMP TABLE t_get AS SELECT epos_api_timesheet_get(900102, 900102, NULL, '
 SELECT is((SELECT r #>> '{body,date}' FROM t_get), :'today', 'the date defaults to today in the org''s time zone');
 SELECT is((SELECT r #> '{body,children}' FROM t_get),
           '[{"child_id": 900301, "name": "Родителев Миша", "status": "unmarked", "source": null, "reason": null,
-             "notice_id": null, "lessons": null}]'::jsonb, 'an unmarked child shows as unmarked');
+             "notice_id": null, "lessons": null, "notice": null}]'::jsonb, 'an unmarked child shows as unmarked');
 SELECT is((SELECT (r -> 'body') - 'children' FROM t_get),
           jsonb_build_object('group_id', 900011, 'group_name', 'Солнышко', 'org_id', 900001, 'date', :'today',
                              'complete', false, 'deadline', '18:00', 'tz', 'UTC', 'workday', true),

@@ -67,7 +67,7 @@ SELECT is((SELECT (r #> '{body,absence}') - ARRAY['id', 'created_at', 'updated_a
                              'group_name', 'Солнышко', 'org_id', 900001, 'parent_id', 900201,
                              'parent_name', 'Родителев Павел Андреевич', 'from', :'today',
                              'to', (:'today'::date + 1)::text, 'lessons', NULL, 'reason', 'Простуда',
-                             'status', 'active', 'applied', false, 'answers', '[]'::jsonb),
+                             'status', 'active', 'applied', false, 'day_off', false, 'answers', '[]'::jsonb),
           'the notice is active, not yet applied, its reason trimmed');
 SELECT is((SELECT count(*) FROM outbox WHERE kind = 'absence.apply'
             AND (payload ->> 'notice_id')::bigint = (SELECT n1 FROM t_id)), 1::bigint,

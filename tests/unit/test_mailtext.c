@@ -125,6 +125,30 @@ static void test_absence_notice_and_applied(void **state)
         "Причина: Врач\n");
 }
 
+static void test_absence_kept_for_day_off(void **state)
+{
+    (void)state;
+    expect_mail(
+        "absence.kept",
+        "{\"child_name\":\"Петрова Мария Ивановна\",\"from\":\"2026-12-12\",\"to\":\"2026-12-13\","
+        "\"lessons\":null,\"reason\":\"Болеет\",\"kept\":true,\"day_off\":true}",
+        "Заявление об отсутствии сохранено: Петрова Мария Ивановна, с 12.12.2026 по 13.12.2026",
+        "Здравствуйте!\n\n"
+        "Ваше заявление об отсутствии Петровой Марии Ивановны (с 12.12.2026 по 13.12.2026) получено "
+        "и сохранено.\n"
+        "В эти дни группа не работает (выходной по календарю организации): отметка в табель не "
+        "вносится. Если день станет рабочим, отсутствие будет отмечено.\n"
+        "Причина: Болеет\n");
+    expect_mail(
+        "absence.kept",
+        "{\"child_name\":\"Петров Иван Сергеевич\",\"from\":\"2026-12-07\",\"to\":\"2026-12-07\","
+        "\"lessons\":null,\"reason\":\"\",\"kept\":true,\"day_off\":false}",
+        "Заявление об отсутствии сохранено: Петров Иван Сергеевич, 07.12.2026",
+        "Здравствуйте!\n\n"
+        "Ваше заявление об отсутствии Петрова Ивана Сергеевича (07.12.2026) получено и сохранено.\n"
+        "Отметка в табель не внесена: ребёнок уже отмечен педагогом или не зачислен в группу.\n");
+}
+
 static void test_reminders_with_plurals(void **state)
 {
     (void)state;
@@ -233,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_absence_unexplained_by_gender),
         cmocka_unit_test(test_absence_corrected_by_gender),
         cmocka_unit_test(test_absence_notice_and_applied),
+        cmocka_unit_test(test_absence_kept_for_day_off),
         cmocka_unit_test(test_reminders_with_plurals),
         cmocka_unit_test(test_chat_digest_from_genitive),
         cmocka_unit_test(test_news_and_credentials),
