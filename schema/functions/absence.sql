@@ -201,56 +201,27 @@ $$;
 
 -- ---------------------------------------------------------------- applying (the worker)
 
--- epos_absence_mail_filed(notice, gid) queues the mails of an applied
--- notice: 'absence.notice' to each bound teacher and the class teacher of
--- the group, 'absence.status' (template absence.applied) to the parent who
--- filed it. Data {child_name, parent_name, group_name, from, to, lessons,
--- reason}: the text is the worker's (workers/templates/).
-CREATE OR REPLACE FUNCTION epos_absence_mail_filed(p_notice bigint, p_gid bigint) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    r      record;
-    v_data jsonb;
-BEGIN
-    SELECT n.id, n.parent_id,
-           jsonb_build_object('child_name', c.full_name, 'parent_name', p.full_name, 'group_name', g.name,
-                              'from', to_char(n.from_date, 'YYYY-MM-DD'), 'to', to_char(n.to_date, 'YYYY-MM-DD'),
-                              'lessons', to_jsonb(n.lessons), 'reason', n.reason) AS data
-      INTO r
-      FROM absence_notices n
-      JOIN children c ON c.id = n.child_id
-      JOIN users p ON p.id = n.parent_id
-      LEFT JOIN groups g ON g.id = p_gid
-     WHERE n.id = p_notice;
-    v_data := r.data;
-    IF p_gid IS NOT NULL THEN
-        PERFORM epos_email_notify(s.uid, 'absence.notice', v_data,
-            format('<absence.notice.%s.%s@epos.local>', r.id, s.uid))
-          FROM epos_group_staff(p_gid) AS s(uid);
-    END IF;
-    PERFORM epos_email_notify(r.parent_id, 'absence.status', v_data,
-        format('<absence.status.%s.applied.%s@epos.local>', r.id, r.parent_id), false, 'absence.applied');
-END
-$$;
-
--- epos_absence_mail_kept(notice, gid, day_off) queues the mails of a notice
--- applied without a mark (none of its days could be marked): 'absence.notice'
--- to the group's staff, 'absence.status' (template absence.kept) to the
--- parent — saying it is kept, not that it is in the timesheet. Data as
--- epos_absence_mail_filed's with kept: true and day_off (true: the group
--- does not work on its days; it is marked if one of them becomes a workday).
-CREATE OR REPLACE FUNCTION epos_absence_mail_kept(p_notice bigint, p_gid bigint, p_day_off boolean)
+-- epos_absence_mail(notice, gid, kept, day_off) queues the mails of an
+-- applied notice: 'absence.notice' to each bound teacher and the class
+-- teacher of the group, 'absence.status' to the parent who filed it —
+-- template absence.applied when a mark carries it, absence.kept when none
+-- of its days could be marked (kept; day_off: because the group does not
+-- work on its days, and it is marked if one of them becomes a workday).
+-- Data {child_name, parent_name, group_name, from, to, lessons, reason,
+-- kept, day_off}: the text is the worker's (workers/templates/).
+CREATE OR REPLACE FUNCTION epos_absence_mail(p_notice bigint, p_gid bigint, p_kept boolean, p_day_off boolean)
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     r      record;
     v_data jsonb;
+    v_what text := CASE WHEN p_kept THEN 'kept' ELSE 'applied' END;
 BEGIN
     SELECT n.id, n.parent_id,
            jsonb_build_object('child_name', c.full_name, 'parent_name', p.full_name, 'group_name', g.name,
                               'from', to_char(n.from_date, 'YYYY-MM-DD'), 'to', to_char(n.to_date, 'YYYY-MM-DD'),
                               'lessons', to_jsonb(n.lessons), 'reason', n.reason,
-                              'kept', true, 'day_off', coalesce(p_day_off, false)) AS data
+                              'kept', p_kept, 'day_off', p_kept AND p_day_off) AS data
       INTO r
       FROM absence_notices n
       JOIN children c ON c.id = n.child_id
@@ -264,7 +235,7 @@ BEGIN
           FROM epos_group_staff(p_gid) AS s(uid);
     END IF;
     PERFORM epos_email_notify(r.parent_id, 'absence.status', v_data,
-        format('<absence.status.%s.kept.%s@epos.local>', r.id, r.parent_id), false, 'absence.kept');
+        format('<absence.status.%s.%s.%s@epos.local>', r.id, v_what, r.parent_id), false, 'absence.' || v_what);
 END
 $$;
 
@@ -390,9 +361,9 @@ BEGIN
         'to', to_char(n.to_date, 'YYYY-MM-DD'), 'days', to_jsonb(v_days),
         'status', v_status, 'by', NULL, 'text', v_text));
     IF v_status = 'applied' THEN
-        PERFORM epos_absence_mail_filed(n.id, k.gid);
+        PERFORM epos_absence_mail(n.id, k.gid, false, false);
     ELSE
-        PERFORM epos_absence_mail_kept(n.id, k.gid, v_status = 'day_off');
+        PERFORM epos_absence_mail(n.id, k.gid, true, v_status = 'day_off');
     END IF;
     RETURN jsonb_build_object('frames', epos_events_emit(v_events), 'days', to_jsonb(v_days));
 END
