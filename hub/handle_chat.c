@@ -92,10 +92,13 @@ static void send_done(PGresult *res, void *arg)
         if (ack)
             session_send_json(r->s, ack);
     }
-    if (frame && !json_is_true(json_object_get(out, "dup"))) {
+    /* A replayed cid publishes the stored event again: the first reply may
+     * have been lost before any hub published it. Hubs drop a seq they have
+     * delivered, so nothing is doubled. */
+    if (!json_is_true(json_object_get(out, "dup")))
         the_hub->stats.msgs_sent++;
+    if (frame)
         fanout_publish(the_hub->fan, topic, seq, frame, strlen(frame));
-    }
 done:
     json_decref(out);
     chat_req_free(r);

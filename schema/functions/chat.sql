@@ -332,8 +332,11 @@ $$;
 
 -- epos_chat_send(uid, chat, cid, text) -> {"id","seq","ts","chat","dup","frame"} as text.
 -- Member only; cid 1..64 characters; text trimmed, 1..4000 characters. A
--- (sender, cid) already stored returns that message with dup=true and frame
--- null. Otherwise appends chat.message {id,chat_id,seq,sender_id,sender_name,text,cid}
+-- (sender, cid) already stored returns that message with dup=true and its
+-- stored event's frame (NULL once retention dropped it): the hub publishes it
+-- again, since the first answer may never have reached a hub that published
+-- it (a connection lost with the commit's reply, a failover); hubs drop a seq
+-- they have delivered, so a second publish doubles nothing. Otherwise appends chat.message {id,chat_id,seq,sender_id,sender_name,text,cid}
 -- on chat:<id>, stores the message under the event's seq, advances the
 -- sender's read_seq and marks the other members' digest_pending (mail.sql)
 -- for the digest mail — one transaction.
@@ -370,8 +373,10 @@ BEGIN
         IF v_old.chat_id <> p_chat THEN
             RAISE EXCEPTION USING ERRCODE = 'EP409', MESSAGE = 'Этот cid уже использован в другом чате';
         END IF;
+        SELECT epos_event_frame(e.topic, e.seq, e.type, e.ts, e.payload) INTO v_frame
+          FROM events e WHERE e.topic = v_topic AND e.seq = v_old.seq;
         RETURN jsonb_build_object('id', v_old.id, 'seq', v_old.seq, 'ts', epos_ts(v_old.ts),
-                                  'chat', p_chat, 'dup', true, 'frame', NULL)::text;
+                                  'chat', p_chat, 'dup', true, 'frame', v_frame)::text;
     END IF;
 
     v_id := nextval('chat_messages_id_seq');

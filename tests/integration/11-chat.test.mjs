@@ -174,6 +174,31 @@ test("send over WS: ack after commit, the other member gets chat.message, a retr
   t.drain();
 });
 
+test("a send whose reply was lost (committed, never published): the retried cid delivers it, once", async () => {
+  const p = await connect(P);
+  const t = await connect(T);
+  // The commit happened and its reply never reached a hub (a dropped
+  // connection, a failover): nothing was published.
+  const cid = randomUUID();
+  const [{ r }] = await psql("SELECT epos_chat_send($1, $2, $3, 'Потерянный ответ')::jsonb AS r", [P.id, direct.id, cid]);
+  p.send({ op: "send", chat: direct.id, text: "Потерянный ответ", cid });
+  const ack = await p.next({ op: "ack", cid });
+  assert.deepEqual([ack.id, ack.seq], [r.id, r.seq]);
+  const ev = await t.next(isMessage(direct.id, (d) => d.cid === cid));
+  assert.equal(ev.seq, r.seq);
+  // A second retry publishes again; the hub has delivered that seq and drops it.
+  p.send({ op: "send", chat: direct.id, text: "Потерянный ответ", cid });
+  await p.next({ op: "ack", cid });
+  const cid2 = randomUUID();
+  p.send({ op: "send", chat: direct.id, text: "Следующее", cid: cid2 });
+  await p.next({ op: "ack", cid: cid2 });
+  const seen = [];
+  await t.next((m) => { if (isMessage(direct.id)(m)) seen.push(m.data.cid); return isMessage(direct.id, (d) => d.cid === cid2)(m); });
+  assert.deepEqual(seen, [cid2], "the replayed message is not delivered twice");
+  p.drain();
+  t.drain();
+});
+
 test("send refusals: empty, too long, not a member, no such chat — the connection stays open", async () => {
   const p = await connect(P);
   const s = await connect(S);

@@ -1,7 +1,7 @@
 -- 11-chat.test.sql -- chats: who may open and write, what a send leaves behind (gap-free seqs), cid idempotency, reads.
 BEGIN;
 \ir fixtures.sql
-SELECT plan(20);
+SELECT plan(21);
 
 -- ---- opening a direct chat
 SELECT throws_ok($$SELECT epos_chat_open_direct(900201, 900201)$$, 'EP400', NULL, 'not with oneself');
@@ -50,6 +50,11 @@ SELECT is(epos_chat_send(900201, (SELECT id FROM t_chat), 'c2', 'повтор'):
           'a repeated cid answers dup');
 SELECT is((SELECT count(*) FROM events WHERE topic = 'chat:' || (SELECT id FROM t_chat)
             AND type = 'chat.message'), 3::bigint, 'and appends no event');
+SELECT is(epos_chat_send(900201, (SELECT id FROM t_chat), 'c2', 'повтор')::jsonb ->> 'frame',
+          (SELECT epos_event_frame(e.topic, e.seq, e.type, e.ts, e.payload) FROM events e
+            JOIN chat_messages m ON m.chat_id = (SELECT id FROM t_chat) AND m.cid = 'c2' AND m.sender_id = 900201
+           WHERE e.topic = 'chat:' || m.chat_id AND e.seq = m.seq),
+          'and answers the stored event''s frame, for the hub to publish again');
 
 -- ---- reading
 SELECT is(epos_chat_read(900102, (SELECT id FROM t_chat), 99)::jsonb ->> 'seq', '4',
